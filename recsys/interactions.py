@@ -1,0 +1,104 @@
+"""Split interactions into user x post sparse matrices, the common input of evaluation,
+baselines and training.
+
+    data = build_interaction_data(load_dataset(root))
+    data.train / data.valid / data.test   scipy.sparse.csr_matrix float32 (U, N), binary
+    data.user_ids (U,) int64 sorted; data.post_ids (N,) int64 in posts.parquet order
+
+Rows index users, columns index ALL posts of the dataset (cold posts included), so full-
+ranking evaluation scores every post.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from recsys.dataset import Dataset
+from recsys.errors import ConfigError, UnknownIdError
+from recsys.schema import SPLIT_NAMES
+
+
+@dataclass
+class InteractionData:
+    user_ids: np.ndarray  # int64 (U,), sorted
+    post_ids: np.ndarray  # int64 (N,)
+    train: sp.csr_matrix  # float32 (U, N) binary
+    valid: sp.csr_matrix
+    test: sp.csr_matrix
+    dataset_name: str = ""
+    fingerprint: str = ""
+    # Protocol: when scoring test, also mask the user's validation items.
+    mask_valid_on_test: bool = True
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_posts(self) -> int:
+        return len(self.post_ids)
+
+    def split(self, name: str) -> sp.csr_matrix:
+        if name not in SPLIT_NAMES:
+            raise ConfigError(f"split must be one of {list(SPLIT_NAMES)}, got {name!r}")
+        return getattr(self, name)
+
+    def exclude_for(self, name: str) -> sp.csr_matrix:
+        """Items masked (never recommended) when scoring `name`: train, plus valid for test."""
+        if name == "test" and self.mask_valid_on_test:
+            return ((self.train + self.valid) > 0).astype(np.float32).tocsr()
+        return self.train
+
+    def user_index(self, user_ids: np.ndarray) -> np.ndarray:
+        """Positions of `user_ids` in `self.user_ids`; -1 for unknown users."""
+        return _lookup(self.user_ids, np.asarray(user_ids, np.int64), sorted_keys=True)
+
+    def post_index(self, post_ids: np.ndarray) -> np.ndarray:
+        """Positions of `post_ids` in `self.post_ids`; -1 for unknown posts."""
+        return _lookup(self.post_ids, np.asarray(post_ids, np.int64), sorted_keys=False)
+
+    def post_index_strict(self, post_ids: np.ndarray) -> np.ndarray:
+        idx = self.post_index(post_ids)
+        if (idx < 0).any():
+            bad = np.asarray(post_ids)[idx < 0][:5].tolist()
+            raise UnknownIdError(f"{int((idx < 0).sum())} unknown post id(s), e.g. {bad}")
+        return idx
+
+
+def _lookup(keys: np.ndarray, query: np.ndarray, sorted_keys: bool) -> np.ndarray:
+    if len(keys) == 0:
+        return np.full(len(query), -1, np.int64)
+    order = np.arange(len(keys)) if sorted_keys else np.argsort(keys, kind="stable")
+    sk = keys[order]
+    pos = np.clip(np.searchsorted(sk, query), 0, len(sk) - 1)
+    return np.where(sk[pos] == query, order[pos], -1).astype(np.int64)
+
+
+def build_interaction_data(ds: Dataset) -> InteractionData:
+    """Binary (U, N) matrices per split. Users are every user with any interaction."""
+    inter = ds.interactions_with_split()
+    user_ids = np.sort(inter["user_id"].unique().to_numpy()).astype(np.int64)
+    post_ids = ds.posts["post_id"].to_numpy().astype(np.int64)
+    out = {}
+    for name in SPLIT_NAMES:
+        part = inter.filter(pl.col("split") == name)
+        rows = np.searchsorted(user_ids, part["user_id"].to_numpy())
+        cols = _lookup(post_ids, part["post_id"].to_numpy().astype(np.int64), sorted_keys=False)
+        m = sp.csr_matrix(
+            (np.ones(len(rows), np.float32), (rows, cols)), shape=(len(user_ids), len(post_ids))
+        )
+        m.sum_duplicates()
+        m.data[:] = 1.0
+        out[name] = m
+    return InteractionData(
+        user_ids=user_ids,
+        post_ids=post_ids,
+        dataset_name=ds.name,
+        fingerprint=ds.fingerprint(),
+        mask_valid_on_test=bool(ds.meta.get("protocol", {}).get("mask_valid_on_test", True)),
+        **out,
+    )
