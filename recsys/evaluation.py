@@ -1,0 +1,310 @@
+"""Full-ranking offline evaluation (pure numpy/torch; no I/O).
+
+    result = evaluate(scorer, data, split="valid", ks=(10, 20, 50))
+    result["metrics"]["recall@20"], result["buckets"]["items"]["cold"]["recall@20"], ...
+
+Shapes: B users in a chunk, N posts (ALL posts of the dataset), K = max(ks).
+
+Protocol (the DiffMM/MMSSL protocol, see ../shared/data/tiktok/README.md):
+- Every post is scored (never sampled negatives). Posts in `data.exclude_for(split)` (train, plus
+  valid when scoring test) are set to -inf before the top-K.
+- Relevant items of a user = target-split items that are not excluded (identical to the target
+  split when splits do not overlap, as on TikTok). Users evaluated = users with >= 1 relevant item.
+- Ranking ties are broken deterministically: equal scores -> lower post index (column) first.
+  `torch.topk` alone does not promise that, so the top-K set and order are canonicalised
+  (`_topk_canonical`); the chunked path and the per-user reference in the tests agree exactly.
+- Per user, at each K (rank r is 0-based):
+    recall@K    = hits in top-K / |relevant|
+    precision@K = hits in top-K / K
+    ndcg@K      = sum_{hit r < K} 1/log2(r+2)  /  sum_{r < min(|relevant|, K)} 1/log2(r+2)
+    hit@K       = 1 if any hit in top-K
+    mrr@K       = 1/(r+1) of the FIRST relevant item within the top-K, 0 if none (truncated MRR)
+  averaged over evaluated users. coverage@K = fraction of ALL posts that appear in at least one
+  evaluated user's top-K (recommendation slots holding an excluded post, -inf, count for none).
+- Buckets (beside the totals):
+    items: "cold" = relevant posts with no train interaction, "warm" = the rest.
+           recall_<bucket>@K = relevant <bucket> posts hit in top-K / relevant <bucket> posts,
+           averaged over users with >= 1 relevant <bucket> post (n_users, n_relevant reported).
+    history: users by number of train items: "0", "1-2", "3-5", "6-10", ">10"; recall/ndcg/hit
+           averaged over the users of each group (groups with no users are left out).
+
+A scorer is any object with `name: str` and `score(user_idx: int64 (B,)) -> float32 (B, N)`
+(higher is better, columns in `data.post_ids` order, rows = user positions in `data.user_ids`).
+The harness masks the returned tensor in place: return a fresh tensor (views are copied first).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from recsys.errors import ConfigError, SchemaError
+from recsys.interactions import InteractionData
+
+logger = logging.getLogger(__name__)
+
+HISTORY_BUCKETS: tuple[tuple[str, int, int], ...] = (
+    ("0", 0, 0),
+    ("1-2", 1, 2),
+    ("3-5", 3, 5),
+    ("6-10", 6, 10),
+    (">10", 11, 2**62),
+)
+DEFAULT_KS = (10, 20, 50)
+# Upper bound for one (B, N) float32 score chunk; chunk_users is lowered to stay under it.
+MAX_CHUNK_BYTES = 1 << 30
+
+
+class Scorer(Protocol):
+    name: str
+
+    def score(self, user_idx: np.ndarray) -> torch.Tensor: ...
+
+
+def check_ks(ks: Sequence[int]) -> tuple[int, ...]:
+    """Sorted unique positive ints; ConfigError otherwise."""
+    try:
+        out = sorted({int(k) for k in ks})
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"K values must be integers, got {list(ks)!r}") from e
+    if not out or out[0] <= 0:
+        raise ConfigError(f"K values must be >= 1, got {list(ks)}")
+    return tuple(out)
+
+
+def evaluate(
+    scorer: Scorer,
+    data: InteractionData,
+    split: str = "valid",
+    ks: Sequence[int] = DEFAULT_KS,
+    chunk_users: int = 2048,
+    max_chunk_bytes: int = MAX_CHUNK_BYTES,
+) -> dict[str, Any]:
+    """Full-ranking evaluation of `scorer` on `split` (see the module docstring for the protocol).
+
+    Returns {"metrics": {"recall@K", "ndcg@K", "precision@K", "hit@K", "mrr@K", "coverage@K"},
+    "coverage": {"coverage@K"}, "buckets": {"items": {...}, "history": {...}}, "n_users",
+    "n_posts", "split", "ks", "scorer", "dataset", "dataset_fingerprint",
+    "timings": {"score_s", "rank_s", "metrics_s", "total_s"}}.
+    """
+    t_start = time.perf_counter()
+    ks = check_ks(ks)
+    if chunk_users < 1:
+        raise ConfigError(f"chunk_users must be >= 1, got {chunk_users}")
+    target = data.split(split)
+    exclude = data.exclude_for(split).tocsr()
+    n_posts = data.n_posts
+    relevant = _relevant(target, exclude)  # csr (U, N) bool-ish
+    n_rel = np.diff(relevant.indptr)
+    users = np.flatnonzero(n_rel > 0).astype(np.int64)
+    if len(users) == 0:
+        raise ConfigError(
+            f"split {split!r} of dataset {data.dataset_name!r} has no users with a relevant item "
+            f"({target.nnz} interaction(s)); nothing to evaluate"
+        )
+    kmax = min(ks[-1], n_posts)
+    cold = np.asarray(data.train.sum(axis=0)).ravel() == 0  # (N,) no train interaction
+    hist_len = np.diff(data.train.tocsr().indptr)  # (U,)
+    chunk = max(1, min(chunk_users, max_chunk_bytes // max(4 * n_posts, 1)))
+
+    acc = _Accumulator(ks, n_posts, cold)
+    t_score = t_rank = t_metrics = 0.0
+    for start in range(0, len(users), chunk):
+        u = users[start : start + chunk]  # (B,)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            s = _as_scores(scorer.score(u), len(u), n_posts, getattr(scorer, "name", "scorer"))
+        t1 = time.perf_counter()
+        _mask_inplace(s, exclude, u)
+        vals, idx = _topk_canonical(s, kmax)  # (B, K)
+        del s
+        t2 = time.perf_counter()
+        acc.add(u, idx.numpy(), torch.isfinite(vals).numpy(), relevant, hist_len)
+        t3 = time.perf_counter()
+        t_score += t1 - t0
+        t_rank += t2 - t1
+        t_metrics += t3 - t2
+
+    metrics, coverage, buckets = acc.result()
+    total = time.perf_counter() - t_start
+    logger.debug("evaluated %s on %s: %d users in %.2f s", getattr(scorer, "name", "?"), split, len(users), total)
+    return {
+        "metrics": metrics,
+        "coverage": coverage,
+        "buckets": buckets,
+        "n_users": int(len(users)),
+        "n_posts": int(n_posts),
+        "split": split,
+        "ks": list(ks),
+        "scorer": str(getattr(scorer, "name", type(scorer).__name__)),
+        "dataset": data.dataset_name,
+        "dataset_fingerprint": data.fingerprint,
+        "timings": {
+            "score_s": round(t_score, 4),
+            "rank_s": round(t_rank, 4),
+            "metrics_s": round(t_metrics, 4),
+            "total_s": round(total, 4),
+            "chunk_users": int(chunk),
+        },
+    }
+
+
+# --------------------------------------------------------------------------- ranking
+
+
+def _relevant(target: sp.csr_matrix, exclude: sp.csr_matrix) -> sp.csr_matrix:
+    """Target items minus excluded ones (a post already seen is not a new relevant item)."""
+    rel = target.tocsr().astype(np.float32)
+    rel.data[:] = 1.0
+    if exclude.nnz and rel.nnz:
+        rel = rel - rel.multiply(exclude > 0)
+        rel.eliminate_zeros()
+    rel = rel.tocsr()
+    rel.sort_indices()
+    return rel
+
+
+def _as_scores(s: Any, b: int, n: int, name: str) -> torch.Tensor:
+    s = torch.as_tensor(s)
+    if s.shape != (b, n):
+        raise SchemaError(f"scorer {name!r} returned scores of shape {tuple(s.shape)}, expected ({b}, {n})")
+    if s.dtype != torch.float32:
+        s = s.to(torch.float32)
+    elif s._base is not None or not s.is_contiguous():
+        s = s.contiguous().clone()  # never write into the scorer's own storage
+    if torch.isnan(s).any():
+        raise SchemaError(f"scorer {name!r} returned NaN scores")
+    return s
+
+
+def _mask_inplace(s: torch.Tensor, exclude: sp.csr_matrix, users: np.ndarray) -> None:
+    """Set excluded (user, post) entries of s (B, N) to -inf."""
+    ex = exclude[users]  # (B, N) csr
+    if ex.nnz == 0:
+        return
+    rows = np.repeat(np.arange(len(users)), np.diff(ex.indptr))
+    s[torch.from_numpy(rows), torch.from_numpy(ex.indices.astype(np.int64))] = -math.inf
+
+
+def _topk_canonical(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k of each row of s (B, N) with ties broken by lower column index first.
+
+    Returns (values float32 (B, k), indices int64 (B, k)) ordered by (score desc, index asc).
+    torch.topk's choice among equal scores is unspecified; where the k-th value is tied with
+    entries left outside, the set is rebuilt from `s > kth` plus the lowest-index ties.
+    """
+    vals, idx = torch.topk(s, k, dim=1, largest=True, sorted=True)  # (B, k)
+    kth = vals[:, -1:]  # (B, 1)
+    n_ge = (s >= kth).sum(dim=1)  # (B,)
+    amb = torch.nonzero(n_ge > k).squeeze(1)  # rows with ties straddling the cut
+    if len(amb):
+        sa, ka = s[amb], kth[amb]  # (R, N), (R, 1)
+        n_gt = (sa > ka).sum(dim=1, keepdim=True)  # (R, 1)
+        tie = sa == ka
+        take = tie & (torch.cumsum(tie, dim=1) <= (k - n_gt))
+        sel = (sa > ka) | take  # exactly k per row
+        cols = torch.nonzero(sel)[:, 1].view(len(amb), k)  # ascending column order
+        idx[amb] = cols
+        vals[amb] = torch.gather(sa, 1, cols)
+    # order: index asc, then a stable sort by value desc
+    idx, order = torch.sort(idx, dim=1)
+    vals = torch.gather(vals, 1, order)
+    vals, order = torch.sort(vals, dim=1, descending=True, stable=True)
+    idx = torch.gather(idx, 1, order)
+    return vals, idx
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+class _Accumulator:
+    """Sums per-user metrics over chunks; result() averages them."""
+
+    def __init__(self, ks: tuple[int, ...], n_posts: int, cold: np.ndarray) -> None:
+        self.ks = ks
+        self.n_posts = n_posts
+        self.cold = cold
+        self.kmax = min(ks[-1], n_posts)
+        self.disc = 1.0 / np.log2(np.arange(self.kmax) + 2.0)  # (K,)
+        self.idcg_prefix = np.concatenate([[0.0], np.cumsum(self.disc)])  # (K+1,)
+        self.per_user: dict[str, list[np.ndarray]] = {}
+        self.covered = {k: np.zeros(n_posts, bool) for k in ks}
+        self.hist: list[np.ndarray] = []
+        self.cold_rel: list[np.ndarray] = []  # (B,) count of cold relevant items
+        self.warm_rel: list[np.ndarray] = []
+        self.cold_hits: dict[int, list[np.ndarray]] = {k: [] for k in ks}
+        self.warm_hits: dict[int, list[np.ndarray]] = {k: [] for k in ks}
+
+    def add(self, users: np.ndarray, idx: np.ndarray, valid: np.ndarray, relevant: sp.csr_matrix, hist_len: np.ndarray) -> None:
+        """users (B,), idx int64 (B, K) ranked posts, valid bool (B, K) (False = -inf slot)."""
+        b = len(users)
+        rel = relevant[users]  # (B, N) csr, sorted indices
+        n_rel = np.diff(rel.indptr)  # (B,)
+        # hit[i, r]: is idx[i, r] relevant for user i (searchsorted on row*N + col keys)
+        rel_rows = np.repeat(np.arange(b), n_rel)
+        rel_keys = rel_rows * self.n_posts + rel.indices.astype(np.int64)  # sorted
+        keys = np.arange(b)[:, None] * self.n_posts + idx  # (B, K)
+        pos = np.clip(np.searchsorted(rel_keys, keys), 0, len(rel_keys) - 1)
+        hit = (rel_keys[pos] == keys) & valid  # (B, K)
+        cold_hit = hit & self.cold[idx]
+        cold_rel = np.bincount(rel_rows, weights=self.cold[rel.indices], minlength=b).astype(np.int64)
+        self.cold_rel.append(cold_rel)
+        self.warm_rel.append(n_rel - cold_rel)
+        self.hist.append(hist_len[users])
+
+        first = np.where(hit.any(1), hit.argmax(1), self.kmax)  # (B,) rank of first hit
+        for k in self.ks:
+            kk = min(k, self.kmax)
+            h = hit[:, :kk]
+            n_hit = h.sum(1)
+            dcg = (h * self.disc[:kk]).sum(1)
+            idcg = self.idcg_prefix[np.minimum(n_rel, kk)]
+            self._put(f"recall@{k}", n_hit / n_rel)
+            self._put(f"ndcg@{k}", dcg / idcg)
+            self._put(f"precision@{k}", n_hit / k)
+            self._put(f"hit@{k}", (n_hit > 0).astype(np.float64))
+            self._put(f"mrr@{k}", np.where(first < kk, 1.0 / (first + 1.0), 0.0))
+            self.covered[k][idx[:, :kk][valid[:, :kk]]] = True
+            ch = cold_hit[:, :kk].sum(1)
+            self.cold_hits[k].append(ch)
+            self.warm_hits[k].append(n_hit - ch)
+
+    def _put(self, key: str, v: np.ndarray) -> None:
+        self.per_user.setdefault(key, []).append(np.asarray(v, np.float64))
+
+    def result(self) -> tuple[dict, dict, dict]:
+        cols = {key: np.concatenate(v) for key, v in self.per_user.items()}
+        metrics = {key: float(v.mean()) for key, v in cols.items()}
+        coverage = {f"coverage@{k}": float(self.covered[k].mean()) for k in self.ks}
+        metrics.update(coverage)
+
+        items = {}
+        for name, rel, hits in (("cold", self.cold_rel, self.cold_hits), ("warm", self.warm_rel, self.warm_hits)):
+            r = np.concatenate(rel)
+            has = r > 0
+            entry: dict[str, Any] = {"n_users": int(has.sum()), "n_relevant": int(r.sum())}
+            for k in self.ks:
+                h = np.concatenate(hits[k])
+                entry[f"recall@{k}"] = float((h[has] / r[has]).mean()) if has.any() else None
+                entry[f"hits@{k}"] = int(h.sum())
+            items[name] = entry
+
+        hist = np.concatenate(self.hist)
+        history = {}
+        for label, lo, hi in HISTORY_BUCKETS:
+            sel = (hist >= lo) & (hist <= hi)
+            if not sel.any():
+                continue
+            entry = {"n_users": int(sel.sum())}
+            for k in self.ks:
+                for m in ("recall", "ndcg", "hit"):
+                    entry[f"{m}@{k}"] = float(cols[f"{m}@{k}"][sel].mean())
+            history[label] = entry
+        return metrics, coverage, {"items": items, "history": history}

@@ -1,0 +1,170 @@
+"""Metric code on a hand-worked example (ties, empty history, several relevant items), chunked ==
+unchunked == a per-user numpy reference, buckets, and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from recsys.errors import ConfigError, SchemaError
+from recsys.evaluation import _topk_canonical, evaluate
+from recsys.interactions import InteractionData
+
+
+def _csr(pairs: list[tuple[int, int]], shape: tuple[int, int]) -> sp.csr_matrix:
+    r = [p[0] for p in pairs]
+    c = [p[1] for p in pairs]
+    return sp.csr_matrix((np.ones(len(pairs), np.float32), (r, c)), shape=shape)
+
+
+class MatrixScorer:
+    def __init__(self, scores: np.ndarray, name: str = "matrix") -> None:
+        self.name = name
+        self.scores = torch.as_tensor(scores, dtype=torch.float32)
+
+    def score(self, user_idx: np.ndarray) -> torch.Tensor:
+        return self.scores[torch.as_tensor(user_idx)]  # advanced indexing: a fresh tensor
+
+
+def hand_data() -> tuple[InteractionData, np.ndarray]:
+    """4 users x 6 posts. u0: train {0}, valid {1}, test {2, 4}; u1: no history, test {5};
+    u2: train {1, 3}, valid {0}; u3: train {0, 1, 2}, test {3, 4, 5}. Cold posts: 4, 5."""
+    shape = (4, 6)
+    train = _csr([(0, 0), (2, 1), (2, 3), (3, 0), (3, 1), (3, 2)], shape)
+    valid = _csr([(0, 1), (2, 0)], shape)
+    test = _csr([(0, 2), (0, 4), (1, 5), (3, 3), (3, 4), (3, 5)], shape)
+    scores = np.array(
+        [
+            [5, 3, 2, 3, 3, 0],  # test: 0, 1 masked; tie 3 == 4 -> post 3 first
+            [0, 0, 0, 0, 0, 0],  # all tied: order 0, 1, 2, ...
+            [1, 1, 1, 1, 1, 1],
+            [9, 8, 7, 6, 5, 4],
+        ],
+        np.float32,
+    )
+    data = InteractionData(
+        user_ids=np.arange(4, dtype=np.int64), post_ids=np.arange(100, 106, dtype=np.int64),
+        train=train, valid=valid, test=test, dataset_name="hand", fingerprint="f",
+    )
+    return data, scores
+
+
+def test_hand_worked_example_test_split():
+    data, scores = hand_data()
+    r = evaluate(MatrixScorer(scores), data, "test", ks=(2, 3))
+    m = r["metrics"]
+    l3, l4 = 1 / math.log2(3), 1 / math.log2(4)
+    # u0 ranking 3, 4, 2, 5 (hits at ranks 1, 2); u1 ranking 0, 1, 2 (no hit); u3 ranking 3, 4, 5.
+    assert r["n_users"] == 3 and r["split"] == "test"
+    assert m["recall@2"] == pytest.approx((0.5 + 0 + 2 / 3) / 3)
+    assert m["precision@2"] == pytest.approx((0.5 + 0 + 1) / 3)
+    assert m["ndcg@2"] == pytest.approx((l3 / (1 + l3) + 0 + 1) / 3)
+    assert m["hit@2"] == pytest.approx(2 / 3)
+    assert m["mrr@2"] == pytest.approx((0.5 + 0 + 1) / 3)
+    assert m["recall@3"] == pytest.approx((1 + 0 + 1) / 3)
+    assert m["precision@3"] == pytest.approx((2 / 3 + 0 + 1) / 3)
+    assert m["ndcg@3"] == pytest.approx(((l3 + l4) / (1 + l3) + 0 + 1) / 3)
+    assert m["mrr@3"] == pytest.approx((0.5 + 0 + 1) / 3)
+    assert m["coverage@2"] == pytest.approx(4 / 6)  # {3, 4} {0, 1} {3, 4}
+    assert m["coverage@3"] == pytest.approx(1.0)
+    assert r["coverage"]["coverage@2"] == m["coverage@2"]
+
+    items = r["buckets"]["items"]  # cold posts 4, 5
+    assert items["cold"]["n_users"] == 3 and items["cold"]["n_relevant"] == 4
+    assert items["cold"]["recall@2"] == pytest.approx((1 + 0 + 0.5) / 3)
+    assert items["warm"]["n_users"] == 2 and items["warm"]["recall@2"] == pytest.approx((0 + 1) / 2)
+    hist = r["buckets"]["history"]
+    assert set(hist) == {"0", "1-2", "3-5"}
+    assert hist["0"]["n_users"] == 1 and hist["0"]["recall@3"] == 0.0
+    assert hist["1-2"]["recall@2"] == pytest.approx(0.5)
+    assert hist["3-5"]["ndcg@3"] == pytest.approx(1.0)
+
+
+def test_valid_split_masks_train_only():
+    data, scores = hand_data()
+    r = evaluate(MatrixScorer(scores), data, "valid", ks=(1,))
+    # u0: train {0} masked, post 1 (score 3, tied with 3 and 4, lowest index) ranks first -> hit
+    # u2: train {1, 3} masked, all tied -> post 0 first -> hit
+    assert r["n_users"] == 2
+    assert r["metrics"]["recall@1"] == 1.0 and r["metrics"]["mrr@1"] == 1.0
+
+
+def test_topk_canonical_breaks_ties_by_lower_index():
+    s = torch.tensor([[1.0, 2.0, 2.0, 2.0, 0.0, 2.0], [0.0] * 6])
+    vals, idx = _topk_canonical(s, 2)
+    assert idx.tolist() == [[1, 2], [0, 1]]
+    assert vals.tolist() == [[2.0, 2.0], [0.0, 0.0]]
+
+
+def _reference(scores: np.ndarray, data: InteractionData, split: str, k: int) -> dict[str, float]:
+    """Plain per-user loop: ranking by (score desc, post index asc)."""
+    target, exclude = data.split(split).tolil(), data.exclude_for(split).tolil()
+    out: dict[str, list[float]] = {"recall": [], "ndcg": [], "mrr": []}
+    for u in range(data.n_users):
+        rel = set(target.rows[u]) - set(exclude.rows[u])
+        if not rel:
+            continue
+        s = scores[u].astype(np.float64).copy()
+        s[list(exclude.rows[u])] = -np.inf
+        order = np.lexsort((np.arange(len(s)), -s))[:k]
+        hits = np.array([p in rel for p in order], float)
+        out["recall"].append(hits.sum() / len(rel))
+        disc = 1 / np.log2(np.arange(k) + 2)
+        out["ndcg"].append((hits * disc).sum() / disc[: min(len(rel), k)].sum())
+        first = np.flatnonzero(hits)
+        out["mrr"].append(1 / (first[0] + 1) if len(first) else 0.0)
+    return {m: float(np.mean(v)) for m, v in out.items()}
+
+
+def random_data(seed: int, n_users: int = 60, n_posts: int = 40) -> tuple[InteractionData, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    m = rng.random((n_users, n_posts))
+    train = sp.csr_matrix((m < 0.15).astype(np.float32))
+    valid = sp.csr_matrix(((m >= 0.15) & (m < 0.18)).astype(np.float32))
+    test = sp.csr_matrix(((m >= 0.18) & (m < 0.23)).astype(np.float32))
+    data = InteractionData(np.arange(n_users), np.arange(n_posts), train, valid, test, "rand", "x")
+    scores = rng.integers(0, 4, size=(n_users, n_posts)).astype(np.float32)  # many ties
+    return data, scores
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_chunked_equals_unchunked_equals_reference(seed):
+    data, scores = random_data(seed)
+    full = evaluate(MatrixScorer(scores), data, "test", ks=(5, 10))
+    chunked = evaluate(MatrixScorer(scores), data, "test", ks=(5, 10), chunk_users=7)
+    assert full["metrics"] == chunked["metrics"]
+    assert full["buckets"] == chunked["buckets"]
+    ref = _reference(scores, data, "test", 10)
+    for m in ("recall", "ndcg", "mrr"):
+        assert full["metrics"][f"{m}@10"] == pytest.approx(ref[m], abs=1e-12)
+
+
+def test_scorer_views_are_not_modified():
+    data, scores = hand_data()
+    shared = torch.arange(6, dtype=torch.float32)
+
+    class Expanded:
+        name = "expanded"
+
+        def score(self, u):
+            return shared.expand(len(u), -1)
+
+    evaluate(Expanded(), data, "test", ks=(2,))
+    assert torch.isfinite(shared).all()
+
+
+def test_bad_input_is_rejected():
+    data, scores = hand_data()
+    with pytest.raises(ConfigError, match="K values must be >= 1"):
+        evaluate(MatrixScorer(scores), data, "test", ks=(0, 20))
+    with pytest.raises(ConfigError, match="split must be one of"):
+        evaluate(MatrixScorer(scores), data, "holdout")
+    empty = InteractionData(data.user_ids, data.post_ids, data.train, data.valid, sp.csr_matrix(data.test.shape, dtype=np.float32))
+    with pytest.raises(ConfigError, match="no users"):
+        evaluate(MatrixScorer(scores), empty, "test")
+    with pytest.raises(SchemaError, match=r"shape \(3, 5\), expected \(3, 6\)"):
+        evaluate(MatrixScorer(scores[:, :5]), data, "test")
