@@ -197,20 +197,25 @@ def _topk_canonical(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor
     """Top-k of each row of s (B, N) with ties broken by lower column index first.
 
     Returns (values float32 (B, k), indices int64 (B, k)) ordered by (score desc, index asc).
-    torch.topk's choice among equal scores is unspecified; where the k-th value is tied with
-    entries left outside, the set is rebuilt from `s > kth` plus the lowest-index ties.
+    torch.topk's choice among equal scores is unspecified. Rows whose (k+1)-th value equals the
+    k-th (ties straddle the cut) are rebuilt from `s > kth` plus the lowest-index ties; then the
+    k winners are ordered by (value desc, index asc).
     """
-    vals, idx = torch.topk(s, k, dim=1, largest=True, sorted=True)  # (B, k)
-    kth = vals[:, -1:]  # (B, 1)
-    n_ge = (s >= kth).sum(dim=1)  # (B,)
-    amb = torch.nonzero(n_ge > k).squeeze(1)  # rows with ties straddling the cut
+    n = s.shape[1]
+    vals, idx = torch.topk(s, min(k + 1, n), dim=1, largest=True, sorted=True)  # (B, k+1)
+    if n > k:
+        # ties straddle the cut iff the (k+1)-th value equals the k-th one
+        amb = torch.nonzero(vals[:, k] == vals[:, k - 1]).squeeze(1)
+        vals, idx = vals[:, :k].contiguous(), idx[:, :k].contiguous()
+    else:
+        amb = torch.zeros(0, dtype=torch.int64)
     if len(amb):
-        sa, ka = s[amb], kth[amb]  # (R, N), (R, 1)
-        n_gt = (sa > ka).sum(dim=1, keepdim=True)  # (R, 1)
+        sa, ka = s[amb], vals[amb, k - 1 :]  # (R, N), (R, 1)
+        gt = sa > ka
+        n_gt = gt.sum(dim=1, keepdim=True, dtype=torch.int32)  # (R, 1)
         tie = sa == ka
-        take = tie & (torch.cumsum(tie, dim=1) <= (k - n_gt))
-        sel = (sa > ka) | take  # exactly k per row
-        cols = torch.nonzero(sel)[:, 1].view(len(amb), k)  # ascending column order
+        take = tie & (torch.cumsum(tie, dim=1, dtype=torch.int32) <= (k - n_gt))
+        cols = torch.nonzero(gt | take)[:, 1].view(len(amb), k)  # exactly k per row, ascending
         idx[amb] = cols
         vals[amb] = torch.gather(sa, 1, cols)
     # order: index asc, then a stable sort by value desc

@@ -168,3 +168,16 @@ def test_bad_input_is_rejected():
         evaluate(MatrixScorer(scores), empty, "test")
     with pytest.raises(SchemaError, match=r"shape \(3, 5\), expected \(3, 6\)"):
         evaluate(MatrixScorer(scores[:, :5]), data, "test")
+
+
+def test_k_larger_than_candidates():
+    """K = N: masked (-inf) slots are never hits and never count as covered."""
+    data, scores = hand_data()
+    m = evaluate(MatrixScorer(scores), data, "test", ks=(6, 50))["metrics"]
+    assert m["mrr@6"] == pytest.approx((0.5 + 1 / 6 + 1) / 3)
+    assert m["precision@6"] == pytest.approx((2 / 6 + 1 / 6 + 3 / 6) / 3)
+    assert m["recall@50"] == 1.0 and m["precision@50"] == pytest.approx(6 / 50 / 3)
+
+    only_u0 = InteractionData(data.user_ids, data.post_ids, data.train, data.valid, _csr([(0, 2)], (4, 6)))
+    cov = evaluate(MatrixScorer(scores), only_u0, "test", ks=(6,))["metrics"]["coverage@6"]
+    assert cov == pytest.approx(4 / 6)  # posts 0, 1 masked for u0
