@@ -15,6 +15,7 @@ Files are written atomically; incremental encoders reuse rows whose content_hash
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,14 +64,16 @@ class ModalityFeatures:
         """Rows for `post_ids` (M,) in that order -> (data float32 (M, D), present bool (M,)).
         Ids the store does not have come back absent (zeros, False)."""
         post_ids = np.asarray(post_ids, dtype=np.int64)
+        data = np.zeros((len(post_ids), self.dim), np.float32)
+        present = np.zeros(len(post_ids), bool)
+        if len(self.post_ids) == 0:
+            return data, present
         order = np.argsort(self.post_ids, kind="stable")
         sorted_ids = self.post_ids[order]
         pos = np.searchsorted(sorted_ids, post_ids)
-        pos = np.clip(pos, 0, max(len(sorted_ids) - 1, 0))
-        found = (sorted_ids[pos] == post_ids) if len(sorted_ids) else np.zeros(len(post_ids), bool)
+        pos = np.clip(pos, 0, len(sorted_ids) - 1)
+        found = sorted_ids[pos] == post_ids
         rows = order[pos]
-        data = np.zeros((len(post_ids), self.dim), np.float32)
-        present = np.zeros(len(post_ids), bool)
         data[found] = self.data[rows[found]]
         present[found] = self.present[rows[found]]
         return data, present
@@ -108,8 +111,8 @@ def load_modality(dataset_root: Path, name: str) -> ModalityFeatures:
                 content_hash=z["content_hash"],
                 meta=json.loads(str(z["meta_json"])),
             )
-    except (KeyError, ValueError, OSError) as e:
-        raise ArtifactError(f"{path} is not a valid feature store file: {e}") from e
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # SchemaError too: a broken file
+        raise ArtifactError(f"{path} is not a valid feature store file: {type(e).__name__}: {e}") from e
 
 
 def list_modalities(dataset_root: Path) -> list[str]:

@@ -111,6 +111,6 @@ def validate_splits(df: pl.DataFrame, n_interactions: int) -> pl.DataFrame:
     if len(df) != n_interactions:
         raise SchemaError(f"splits: {len(df)} rows but interactions has {n_interactions}; one per interaction expected")
     rows = df["row"]
-    if rows.n_unique() != n_interactions or rows.min() != 0 or rows.max() != n_interactions - 1:
+    if n_interactions and (rows.n_unique() != n_interactions or rows.min() != 0 or rows.max() != n_interactions - 1):
         raise SchemaError(f"splits: column 'row' must be a permutation of 0..{n_interactions - 1}")
     return df.sort("row")

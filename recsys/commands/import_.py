@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from recsys.errors import ConfigError
+from recsys.errors import ArtifactError, ConfigError
 
 FORMATS = ("auto", "diffmm", "mmrec", "recbole")
 
@@ -20,24 +20,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def detect_format(src: Path) -> str:
-    from recsys.data import diffmm
+    """diffmm: trnMat.pkl/valMat.pkl/tstMat.pkl; mmrec: a .inter whose header has x_label;
+    recbole: a .inter whose header is all `field:type` entries."""
+    from recsys.data import diffmm, mmrec, recbole
 
     if diffmm.is_diffmm(src):
         return "diffmm"
-    if any(src.glob("*.item")):
-        return "recbole"
-    if any(src.glob("*.inter")):
+    if mmrec.is_mmrec(src):
         return "mmrec"
+    if recbole.is_recbole(src):
+        return "recbole"
     raise ConfigError(
         f"{src}: cannot detect the format; expected trnMat.pkl/valMat.pkl/tstMat.pkl (diffmm), "
-        f"<name>.inter with x_label (mmrec) or <name>.inter + <name>.item (recbole)"
+        f"<name>.inter with an x_label column (mmrec) or <name>.inter with field:type headers (recbole); "
+        f"found {sorted(p.name for p in src.iterdir())[:10]} (or pass --format)"
     )
 
 
 def run(args: argparse.Namespace) -> int:
     src: Path = args.src
     if not src.is_dir():
-        raise ConfigError(f"source must be a directory, got {src}")
+        found = "a file" if src.exists() else "nothing"
+        raise ArtifactError(f"source must be a dataset directory, found {found} at {src}")
     fmt = detect_format(src) if args.format == "auto" else args.format
     if fmt == "diffmm":
         from recsys.data.diffmm import import_diffmm as importer
@@ -53,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
         mods = ", ".join(f"{m} ({d}-d)" for m, d in report["modalities"].items()) or "none"
         print(f"imported {fmt} dataset {src} -> {args.out}")
         print(f"  users: {report['users']:,}  posts: {report['posts']:,}")
-        print(f"  interactions train / valid / test: {it.get('train', 0):,} / {it.get('valid', 0):,} / {it.get('test', 0):,}")
+        if "unsplit" in it:
+            print(f"  interactions: {it['unsplit']:,} (no split: run `recsys split --data {args.out}`)")
+        else:
+            print(f"  interactions train / valid / test: {it.get('train', 0):,} / {it.get('valid', 0):,} / {it.get('test', 0):,}")
         print(f"  modalities: {len(report['modalities'])}: {mods}")
         skipped = {k: v for k, v in report.get("skipped", {}).items() if v}
         if skipped:

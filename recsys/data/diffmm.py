@@ -18,11 +18,10 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from recsys.dataset import Dataset, save_dataset
-from recsys.errors import ArtifactError, SchemaError
-from recsys.features import ModalityFeatures, save_modality
-from recsys.io import sha256_file
+from recsys.data.common import bare_posts, feature_files, read_feature_file, save_precomputed_modality
 from recsys.data.safe_pickle import safe_load
+from recsys.dataset import Dataset, save_dataset
+from recsys.errors import SchemaError
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +45,10 @@ def import_diffmm(src: Path, out: Path, name: str | None = None) -> tuple[Datase
     if len(set(shapes.values())) != 1:
         raise SchemaError(f"{src}: split matrices disagree on shape: {shapes}")
     n_users, n_items = mats["train"].shape
+    feats = {f: read_feature_file(f) for f in feature_files(src)}  # checked before anything is written
+    for f, arr in feats.items():
+        if arr.shape[0] != n_items:
+            raise SchemaError(f"{f}: expected ({n_items}, D) features, got {arr.shape}")
 
     frames, split_col = [], []
     for split, m in mats.items():
@@ -66,49 +69,17 @@ def import_diffmm(src: Path, out: Path, name: str | None = None) -> tuple[Datase
         pl.lit("interact").alias("event"),
     )
     splits = pl.DataFrame({"row": np.arange(len(inter), dtype=np.int64), "split": split_col})
-    posts = pl.DataFrame(
-        {"post_id": np.arange(n_items, dtype=np.int64)},
-    ).with_columns(
-        pl.lit(None, dtype=pl.Int64).alias("author_id"),
-        pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("created_at"),
-        pl.lit(None, dtype=pl.String).alias("text"),
-        pl.lit(None, dtype=pl.String).alias("image_path"),
-        pl.lit(None, dtype=pl.String).alias("video_path"),
-    )
     meta = {
         "name": name or src.name,
         "source": {"format": "diffmm", "path": str(src.resolve())},
         "protocol": {"mask_valid_on_test": True, "ks": [10, 20, 50], "headline_k": 20},
     }
-    ds = save_dataset(out, posts, inter, splits, meta)
+    ds = save_dataset(out, bare_posts(np.arange(n_items)), inter, splits, meta)
 
     modalities = {}
-    for f in sorted(src.glob("*_feat.npy")):
-        modality = f.name[: -len("_feat.npy")]
-        try:
-            arr = np.load(f, allow_pickle=False)
-        except ValueError as e:
-            raise ArtifactError(f"{f}: not a plain numeric .npy file: {e}") from e
-        if arr.ndim != 2 or arr.shape[0] != n_items:
-            raise SchemaError(f"{f}: expected ({n_items}, D) features, got {arr.shape}")
-        data = arr.astype(np.float32)
-        finite = np.isfinite(data).all(axis=1)
-        if not finite.all():
-            logger.warning("%s: %d row(s) with non-finite values marked absent", f.name, int((~finite).sum()))
-        data[~finite] = 0.0
-        digest = sha256_file(f)
-        save_modality(
-            out,
-            ModalityFeatures(
-                name=modality,
-                post_ids=np.arange(n_items, dtype=np.int64),
-                data=data,
-                present=finite,
-                content_hash=np.where(finite, f"import:{digest[:16]}", "!non-finite"),
-                meta={"encoder": "precomputed", "source": str(f.name), "sha256": digest},
-            ),
-        )
-        modalities[modality] = int(data.shape[1])
+    for f, arr in feats.items():
+        modality, dim = save_precomputed_modality(out, f, arr, np.arange(n_items, dtype=np.int64))
+        modalities[modality] = dim
 
     counts = {s: int((splits["split"] == s).sum()) for s in SPLIT_FILES}
     report = {

@@ -12,12 +12,19 @@ from typing import Any
 
 from recsys.errors import ArtifactError, UnsafePickleError
 
-# Exactly the globals listed in shared/data/tiktok/README.md.
+# The globals listed in shared/data/tiktok/README.md, plus the names that numpy 2 writes for the
+# same array constructors (a coo_matrix pickled today names numpy._core.multiarray._reconstruct,
+# or numpy._core.numeric._frombuffer with protocol 5, or _codecs.encode with protocol 2): all
+# of them only build arrays or bytes.
 ALLOWED: frozenset[tuple[str, str]] = frozenset(
     {
         ("numpy", "dtype"),
         ("numpy", "ndarray"),
         ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),
         ("scipy.sparse.coo", "coo_matrix"),
         ("scipy.sparse._coo", "coo_matrix"),
     }
@@ -25,6 +32,7 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset(
 # Where numpy 2 / scipy keep those objects now (the pickles name the old locations).
 _RESOLVE = {
     ("numpy.core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"): ("numpy._core.numeric", "_frombuffer"),
     ("scipy.sparse.coo", "coo_matrix"): ("scipy.sparse", "coo_matrix"),
     ("scipy.sparse._coo", "coo_matrix"): ("scipy.sparse", "coo_matrix"),
 }
