@@ -1,0 +1,257 @@
+"""Build a bundle: vectors -> FAISS index -> recall gate -> publish.
+
+    build_from_run(run_dir, data_dir, out_root)      the `recsys build-index` path (trained run)
+    build_bundle(catalogue, queries, out_root, ...)  the shared core (also used by bench/ with
+                                                    vectors it generates itself)
+
+Shapes: N posts, Z latent dim, d retrieval dim, Q queries, L history length.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from index import bundle as B
+from index import faiss_index as fi
+from index.recall import GateResult, tune
+from recsys.errors import ArtifactError, RecsysError, SchemaError
+
+logger = logging.getLogger(__name__)
+
+NULL_TS = np.iinfo(np.int64).min
+CHUNK = 8192
+
+
+class RecallGateError(RecsysError):
+    """The approximate index does not reach the target recall: nothing is published."""
+
+
+@dataclass
+class Catalogue:
+    """Posts to index, any row order (build_bundle sorts rows by created_at)."""
+
+    post_ids: np.ndarray  # int64 (N,)
+    author_ids: np.ndarray  # int64 (N,), -1 unknown
+    created_at_us: np.ndarray  # int64 (N,), NULL_TS unknown
+    latents: np.ndarray  # float32 (N, Z)
+    vectors: np.ndarray  # float32 (N, d)
+    popularity: np.ndarray  # int64 (N,)
+    histories: pl.DataFrame  # user_id i64, history list[i64] (most-recent-last), seen list[i64]
+
+
+def build_bundle(
+    cat: Catalogue,
+    queries: np.ndarray,
+    out_root: Path,
+    *,
+    factory: str | None = None,
+    target_recall: float = 0.95,
+    k: int = 100,
+    keep: int = 5,
+    max_search_value: int | None = None,
+    model: dict | None = None,
+    run_dir: Path | None = None,
+    manifest_extra: dict | None = None,
+    on_file_written=None,
+) -> tuple[Path, GateResult]:
+    """Index `cat`, check recall@k on `queries` float32 (Q, d) against exact search, publish.
+
+    Raises RecallGateError (nothing written) when the best tried search parameter stays below
+    `target_recall`."""
+    n, d = cat.vectors.shape
+    if n == 0:
+        raise SchemaError("cannot build an index over 0 posts")
+    if not 0.0 < target_recall <= 1.0:
+        raise SchemaError(f"--target-recall must be in (0, 1], got {target_recall}")
+    if k < 1:
+        raise SchemaError(f"--k must be >= 1, got {k}")
+    order = np.argsort(cat.created_at_us, kind="stable")  # rows oldest first: age filter = a row range
+    vectors = np.ascontiguousarray(cat.vectors[order], dtype=np.float32)
+    factory = factory or fi.choose_factory(n, d)
+    t0 = time.perf_counter()
+    index = fi.build_index(vectors, factory)
+    build_s = time.perf_counter() - t0
+    gate = tune(index, vectors, np.asarray(queries, np.float32), k=k, target=target_recall, max_value=max_search_value)
+    if not gate.passed:
+        raise RecallGateError(
+            f"recall gate failed: {factory} reaches recall@{gate.k}={gate.recall:.4f} with "
+            f"{gate.param_name}={gate.param_value} on {gate.n_queries} queries, target is {target_recall}; "
+            f"nothing published (tried {[t['value'] for t in gate.tried]}; try a larger --factory or a lower --target-recall)"
+        )
+    fi.set_default_param(index, gate.param_value)
+    manifest = {
+        "n_posts": n,
+        "dim": d,
+        "latent_dim": int(cat.latents.shape[1]),
+        "metric": fi.METRIC,
+        "factory": factory,
+        "exact": fi.search_param_name(index) is None,
+        "search": {"param": gate.param_name, "value": gate.param_value},
+        "recall": {"k": gate.k, "target": target_recall, "measured": round(gate.recall, 5), "n_queries": gate.n_queries,
+                   "tried": gate.tried},
+        "latency_ms": {"p50": round(gate.latency_ms_p50, 4), "p99": round(gate.latency_ms_p99, 4)},
+        "build_seconds": round(build_s, 2),
+        "n_users": len(cat.histories),
+        "model": model or {"kind": "run"},
+        **(manifest_extra or {}),
+    }
+    content = B.BundleContent(
+        index=index,
+        post_ids=cat.post_ids[order].astype(np.int64),
+        author_ids=cat.author_ids[order].astype(np.int64),
+        created_at_us=cat.created_at_us[order].astype(np.int64),
+        latents=np.ascontiguousarray(cat.latents[order], dtype=np.float32),
+        vectors=vectors,
+        popularity=cat.popularity[order].astype(np.int64),
+        histories=cat.histories,
+        manifest=manifest,
+        run_dir=run_dir,
+    )
+    path = B.publish(out_root, content, keep=keep, on_file_written=on_file_written)
+    return path, gate
+
+
+# --- from a trained run ------------------------------------------------------------------------
+
+def histories_from_interactions(interactions: pl.DataFrame, history_max: int) -> pl.DataFrame:
+    """user_id, history (last `history_max` post ids by ts, most-recent-last), seen (all, unique)."""
+    if len(interactions) == 0:
+        return pl.DataFrame(schema={"user_id": pl.Int64, "history": pl.List(pl.Int64), "seen": pl.List(pl.Int64)})
+    df = interactions.with_row_index("_i").sort(["user_id", "ts", "_i"], nulls_last=False)
+    return (
+        df.group_by("user_id", maintain_order=True)
+        .agg(pl.col("post_id").tail(history_max).alias("history"), pl.col("post_id").unique().sort().alias("seen"))
+        .sort("user_id")
+    )
+
+
+def pad_histories(histories: list[np.ndarray], length: int) -> np.ndarray:
+    """Lists of post ids (most-recent-last) -> int64 (B, L), left-padded with -1 (last column =
+    most recent), each truncated to its last L ids."""
+    out = np.full((len(histories), length), -1, np.int64)
+    for i, h in enumerate(histories):
+        h = np.asarray(h, np.int64)[-length:]
+        if len(h):
+            out[i, length - len(h):] = h
+    return out
+
+
+def gather_latents(hist_ids: np.ndarray, sorted_ids: np.ndarray, order: np.ndarray, latents: np.ndarray) -> np.ndarray:
+    """hist_ids int64 (B, L) (-1 padding) -> float32 (B, L, Z), zeros at padding / unknown ids."""
+    flat = hist_ids.reshape(-1)
+    pos = np.clip(np.searchsorted(sorted_ids, flat), 0, len(sorted_ids) - 1)
+    found = (sorted_ids[pos] == flat) & (flat >= 0)
+    out = np.zeros((len(flat), latents.shape[1]), np.float32)
+    out[found] = latents[order[pos[found]]]
+    return out.reshape(*hist_ids.shape, latents.shape[1])
+
+
+def build_from_run(
+    run_dir: Path,
+    data_dir: Path,
+    out_root: Path,
+    *,
+    factory: str | None = None,
+    target_recall: float = 0.95,
+    k: int = 100,
+    keep: int = 5,
+    max_search_value: int | None = None,
+    n_queries: int = 1000,
+    seed: int = 0,
+    on_file_written=None,
+) -> tuple[Path, GateResult]:
+    """Vectors of every post of `data_dir` from the run at `run_dir`, then `build_bundle`."""
+    from recsys.dataset import load_dataset
+    from recsys.features import load_features
+    from recsys.runs import load_run
+
+    run = load_run(Path(run_dir))
+    ds = load_dataset(Path(data_dir))
+    feats = load_features(Path(data_dir))
+    post_ids = ds.posts["post_id"].to_numpy().astype(np.int64)
+    usable = [m for m in run.modalities if m in feats]
+    if not usable:
+        raise ArtifactError(
+            f"{data_dir}: the feature store has modalities {sorted(feats)} but the run at {run_dir} needs "
+            f"{sorted(run.modalities)}; run `recsys encode --data {data_dir}` first"
+        )
+    for m in usable:
+        if feats[m].dim != run.modalities[m]:
+            raise SchemaError(f"features[{m}] dim {feats[m].dim} != run input dim {run.modalities[m]} ({data_dir})")
+    latents, vectors = [], []
+    for s in range(0, len(post_ids), CHUNK):  # bounded memory on large catalogues
+        ids = post_ids[s : s + CHUNK]
+        f, p = {}, {}
+        for m in usable:
+            f[m], p[m] = feats[m].aligned(ids)
+        z = np.asarray(run.post_latents(f, p), np.float32)  # (n, Z)
+        latents.append(z)
+        vectors.append(np.asarray(run.post_vectors(z, ids), np.float32))  # (n, d)
+    latents_a, vectors_a = np.concatenate(latents), np.concatenate(vectors)
+
+    inter = ds.interactions
+    history_max = int(getattr(run, "max_history", 50) or 50)
+    histories = histories_from_interactions(inter, history_max)
+    counts = inter.group_by("post_id").len()
+    pop = dict(zip(counts["post_id"].to_list(), counts["len"].to_list()))
+    popularity = np.array([pop.get(int(p), 0) for p in post_ids], np.int64)
+    created = ds.posts["created_at"].cast(pl.Int64).fill_null(NULL_TS).to_numpy().astype(np.int64)
+    authors = ds.posts["author_id"].fill_null(-1).to_numpy().astype(np.int64)
+
+    queries = _user_queries(run, histories, post_ids, latents_a, vectors_a, n_queries, seed)
+    cat = Catalogue(post_ids, authors, created, latents_a, vectors_a, popularity, histories)
+    model = {
+        "kind": "run",
+        "fingerprint": str(getattr(run, "fingerprint", "")),
+        "latent_dim": int(getattr(run, "latent_dim", latents_a.shape[1])),
+        "dim": int(getattr(run, "dim", vectors_a.shape[1])),
+        "max_history": history_max,
+        "modalities": dict(run.modalities),
+        "encoders": _jsonable(getattr(run, "encoders", {})),
+        "dataset_fingerprint": str(getattr(run, "dataset_fingerprint", "")),
+        "source_run": str(Path(run_dir).resolve()),
+    }
+    extra = {"dataset": {"path": str(Path(data_dir).resolve()), "name": ds.name, "fingerprint": ds.fingerprint()},
+             "feature_fingerprints": {m: feats[m].meta.get("fingerprint", "") for m in usable}}
+    if model["dataset_fingerprint"] and model["dataset_fingerprint"] != extra["dataset"]["fingerprint"]:
+        logger.warning("run was trained on dataset %s, indexing dataset %s (posts unseen in training are content-only)",
+                       model["dataset_fingerprint"], extra["dataset"]["fingerprint"])
+    return build_bundle(
+        cat, queries, out_root, factory=factory, target_recall=target_recall, k=k, keep=keep,
+        max_search_value=max_search_value, model=model, run_dir=Path(run_dir), manifest_extra=extra,
+        on_file_written=on_file_written,
+    )
+
+
+def _user_queries(run, histories, post_ids, latents, vectors, n_queries, seed) -> np.ndarray:
+    """Held-out queries: vectors of users with history (sampled), else sampled post vectors."""
+    rng = np.random.default_rng(seed)
+    if len(histories):
+        pick = np.sort(rng.choice(len(histories), min(n_queries, len(histories)), replace=False))
+        h = histories.select(pl.all().gather(pick))
+        L = int(getattr(run, "max_history", 50) or 50)
+        hist_ids = pad_histories([np.asarray(x, np.int64) for x in h["history"].to_list()], L)
+        order = np.argsort(post_ids, kind="stable")
+        hist_lat = gather_latents(hist_ids, post_ids[order], order, latents)
+        users = h["user_id"].to_numpy().astype(np.int64)
+        out = [np.asarray(run.user_vectors(hist_lat[s:s + 1024], hist_ids[s:s + 1024], users[s:s + 1024]), np.float32)
+               for s in range(0, len(users), 1024)]
+        return np.concatenate(out)
+    pick = rng.choice(len(vectors), min(n_queries, len(vectors)), replace=False)
+    return vectors[pick]
+
+
+def _jsonable(obj):
+    import json
+
+    try:
+        json.dumps(obj)
+        return obj
+    except TypeError:
+        return json.loads(json.dumps(obj, default=str))
