@@ -8,6 +8,7 @@ EfficientNet-Lite preprocessing (TF reference, efficientnet/lite): resize the sh
 224 + 32, centre-crop 224, then (x - 127) / 128 per channel, i.e. mean 127/255, std 128/255 on
 [0, 1]; the converted weights' first BatchNorm statistics match that scaling (not ImageNet
 mean/std). Output: ReLU6 head activations average-pooled over space (before dropout + classifier).
+Inference folds BatchNorm into the convolutions and runs channels_last (about 2x faster on CPU).
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ class EfficientNetLite0Encoder(_ImageEncoderBase):
         model = EfficientNet(blocks_args, global_params)
         state = torch.load(spec.weights_dir(), map_location="cpu", weights_only=True)
         model.load_state_dict(state)  # strict: every key of the ImageNet checkpoint
-        self.model = model.eval().to(self.device)
+        model = fold_batchnorm(model.eval())
+        self.model = model.to(self.device, memory_format=torch.channels_last)
         self.transform = v2.Compose([
             v2.ToImage(),  # uint8 (3, H, W)
             v2.Resize(LITE_RESIZE, antialias=True),  # shorter side -> 256
@@ -117,12 +119,31 @@ class EfficientNetLite0Encoder(_ImageEncoderBase):
     @torch.inference_mode()
     def embed_pixels(self, x: torch.Tensor) -> torch.Tensor:
         """x: float32 (B, 3, 224, 224) normalised -> (B, 1280) pooled features, CPU."""
-        fmap = self.model.extract_features(x.to(self.device))  # (B, 1280, 7, 7)
+        x = x.to(self.device).contiguous(memory_format=torch.channels_last)
+        fmap = self.model.extract_features(x)  # (B, 1280, 7, 7)
         return fmap.mean(dim=(2, 3)).float().cpu()  # (B, 1280)
 
     def embed_images(self, images: list[Image.Image]) -> torch.Tensor:
         x = torch.stack([self.transform(im) for im in images])  # (B, 3, 224, 224)
         return self.embed_pixels(x)
+
+
+def fold_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
+    """Fold every eval-mode BatchNorm of an efficientnet_lite_pytorch model into the convolution
+    before it (same function up to float rounding, ~2x faster on CPU with channels_last)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    pairs = [(model, "_conv_stem", "_bn0"), (model, "_conv_head", "_bn1")]
+    for block in model._blocks:
+        if hasattr(block, "_expand_conv"):
+            pairs.append((block, "_expand_conv", "_bn0"))
+        pairs += [(block, "_depthwise_conv", "_bn1"), (block, "_project_conv", "_bn2")]
+    for parent, conv_name, bn_name in pairs:
+        conv = getattr(parent, conv_name)
+        fused = fuse_conv_bn_eval(conv, getattr(parent, bn_name))
+        conv.weight, conv.bias = fused.weight, fused.bias
+        setattr(parent, bn_name, torch.nn.Identity())
+    return model
 
 
 class HFVisionEncoder(_ImageEncoderBase):
