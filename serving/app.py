@@ -1,0 +1,242 @@
+"""The feed API: `create_app(settings)`; lifespan loads the CURRENT bundle into app.state.
+
+Routes stay thin (the logic is in serving.state); routes that call torch / faiss are plain `def`
+(run in the threadpool). Each request reads `app.state.holder.state` once, so a reload that swaps
+the reference never changes the state under a running request.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from recsys.errors import ArtifactError, ConfigError, RecsysError, SchemaError, UnknownIdError
+from serving import schemas as S
+from serving.metrics import Metrics
+from serving.settings import Settings, get_settings
+from serving.state import ServingState
+
+logger = logging.getLogger(__name__)
+
+
+class Holder:
+    """The live ServingState plus the locks around writes and reloads."""
+
+    def __init__(self) -> None:
+        self.state: ServingState | None = None
+        self.write_lock = threading.RLock()  # online writes vs the swap
+        self.reload_lock = threading.Lock()  # one reload at a time
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    holder = Holder()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        _threads(settings)
+        holder.state = ServingState.load(settings)  # a broken bundle stops start-up loudly
+        _wire(holder.state, metrics)
+        logger.info("serving bundle %s (%d posts) from %s", holder.state.version, holder.state.n, settings.index_root)
+        yield
+        holder.state = None
+
+    app = FastAPI(title="recsys feed API", version="1", lifespan=lifespan)
+    app.state.settings, app.state.holder = settings, holder
+    metrics = app.state.metrics = Metrics(holder)
+    app.add_middleware(_LatencyMiddleware, metrics=metrics)
+    _errors(app)
+    _routes(app)
+    return app
+
+
+def _threads(settings: Settings) -> None:
+    import torch
+
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    if settings.faiss_threads:
+        import faiss
+
+        faiss.omp_set_num_threads(settings.faiss_threads)
+
+
+def _wire(state: ServingState, metrics: Metrics) -> None:
+    """Counters live as long as the app (they survive reloads)."""
+    state.stats = metrics.stats
+    state.stats.on_batch = metrics.batch.observe
+
+
+# --- auth --------------------------------------------------------------------------------------
+
+def _check_key(request: Request, key: str | None) -> None:
+    want = request.app.state.settings.api_key
+    if want is None:
+        raise HTTPException(403, "this endpoint needs an API key but the server has none configured (set RECSYS_API_KEY)")
+    if key is None or not secrets.compare_digest(key.encode(), want.encode()):
+        raise HTTPException(401, "missing or wrong X-API-Key header")
+
+
+def write_key(request: Request, x_api_key: str | None = Header(None)) -> None:
+    _check_key(request, x_api_key)
+
+
+def read_key(request: Request, x_api_key: str | None = Header(None)) -> None:
+    if request.app.state.settings.read_requires_key:
+        _check_key(request, x_api_key)
+
+
+def _state(request: Request) -> ServingState:
+    st = request.app.state.holder.state
+    if st is None:
+        raise HTTPException(503, "no bundle loaded yet")
+    return st
+
+
+# --- errors / metrics middleware ------------------------------------------------------------------
+
+def _errors(app: FastAPI) -> None:
+    def handler(status: int):
+        async def h(request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+
+        return h
+
+    app.add_exception_handler(UnknownIdError, handler(404))
+    app.add_exception_handler(SchemaError, handler(422))
+    app.add_exception_handler(ConfigError, handler(422))
+    app.add_exception_handler(ArtifactError, handler(503))
+    app.add_exception_handler(RecsysError, handler(400))
+
+
+class _LatencyMiddleware:
+    """Pure ASGI: request latency histogram by route template, method and status."""
+
+    def __init__(self, app, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        t0 = time.perf_counter()
+        status = [500]
+
+        async def send_(msg):
+            if msg["type"] == "http.response.start":
+                status[0] = msg["status"]
+            await send(msg)
+
+        try:
+            await self.app(scope, receive, send_)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.latency.labels(route, scope["method"], str(status[0])).observe(time.perf_counter() - t0)
+
+
+# --- routes -------------------------------------------------------------------------------------
+
+def _routes(app: FastAPI) -> None:
+    @app.get("/healthz", response_model=S.Health)
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz", response_model=S.Ready)
+    async def readyz(request: Request, response: Response):
+        st = request.app.state.holder.state
+        if st is None:
+            response.status_code = 503
+            return {"status": "loading"}
+        return {"status": "ready", "bundle_version": st.version, "n_posts": st.n, "delta_posts": st.delta.n,
+                "deleted_posts": len(st.tomb_rows)}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics_(request: Request):
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        m: Metrics = request.app.state.metrics
+        m.collect_state()
+        return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/recommendations", response_model=S.RecommendResponse, dependencies=[Depends(read_key)])
+    def recommend(req: S.RecommendRequest, request: Request):
+        st = _state(request)
+        return {**st.recommend([req])[0], "bundle_version": st.version}
+
+    @app.post("/v1/recommendations:batch", response_model=S.BatchResponse, dependencies=[Depends(read_key)])
+    def recommend_batch(req: S.BatchRequest, request: Request):
+        st = _state(request)
+        n, cap = len(req.requests), st.settings.batch_max
+        if not 1 <= n <= cap:
+            raise HTTPException(422, f"`requests` must hold 1 to {cap} entries, got {n}")
+        results = st.recommend(req.requests, batched_call=True)
+        return {"results": [{**r, "bundle_version": st.version} for r in results], "bundle_version": st.version}
+
+    @app.get("/v1/posts/{post_id}/similar", response_model=S.SimilarResponse, dependencies=[Depends(read_key)])
+    def similar(post_id: int, request: Request, k: int = Query(20)):
+        st = _state(request)
+        return {"post_id": post_id, "items": st.similar(post_id, k), "bundle_version": st.version}
+
+    @app.post("/v1/posts", response_model=S.NewPostResponse, status_code=201, dependencies=[Depends(write_key)])
+    def add_post(post: S.NewPost, request: Request, response: Response):
+        holder: Holder = request.app.state.holder
+        st = _state(request)
+        if st.exists(post.post_id):
+            response.status_code = 200
+            return {"post_id": post.post_id, "created": False, "modalities": [], "bundle_version": st.version}
+        feats, present = st._post_features(post)  # validation + media encoding, outside the lock
+        with holder.write_lock:
+            st = _state(request)  # a reload may have swapped it meanwhile
+            created = not st.exists(post.post_id)
+            if created:
+                st.add_encoded(post, feats, present)
+        response.status_code = 201 if created else 200
+        mods = sorted(m for m, v in present.items() if v.any())
+        return {"post_id": post.post_id, "created": created, "modalities": mods, "bundle_version": st.version}
+
+    @app.delete("/v1/posts/{post_id}", response_model=S.DeleteResponse, dependencies=[Depends(write_key)])
+    def delete_post(post_id: int, request: Request):
+        holder: Holder = request.app.state.holder
+        with holder.write_lock:
+            _state(request).delete_post(post_id)
+        return {"post_id": post_id, "deleted": True}
+
+    @app.post("/v1/events", response_model=S.EventsResponse, dependencies=[Depends(write_key)])
+    def events(req: S.EventsRequest, request: Request):
+        holder: Holder = request.app.state.holder
+        cap = request.app.state.settings.events_max
+        if not 1 <= len(req.events) <= cap:
+            raise HTTPException(422, f"`events` must hold 1 to {cap} entries, got {len(req.events)}")
+        with holder.write_lock:
+            users = _state(request).add_events(req.events)
+        return {"accepted": len(req.events), "users": users}
+
+    @app.post("/v1/admin/reload", response_model=S.ReloadResponse, dependencies=[Depends(write_key)])
+    def reload(request: Request, force: bool = False):
+        """Load CURRENT fully, carry the online state over, then swap one reference."""
+        holder: Holder = request.app.state.holder
+        settings: Settings = request.app.state.settings
+        t0 = time.perf_counter()
+        with holder.reload_lock:
+            old = holder.state
+            from index.bundle import current_version
+
+            target = current_version(settings.index_root)
+            if old is not None and target == old.version and not force:
+                return {"previous_version": old.version, "bundle_version": old.version, "reloaded": False,
+                        "seconds": round(time.perf_counter() - t0, 4)}
+            new = ServingState.load(settings, target)  # slow part, requests keep using `old`
+            _wire(new, request.app.state.metrics)
+            with holder.write_lock:
+                if old is not None:
+                    new.absorb(holder.state)
+                holder.state = new
+            request.app.state.metrics.reloads.inc()
+            logger.info("reloaded bundle %s -> %s", old.version if old else None, new.version)
+            return {"previous_version": old.version if old else None, "bundle_version": new.version,
+                    "reloaded": True, "seconds": round(time.perf_counter() - t0, 4)}

@@ -1,0 +1,132 @@
+"""Request / response models of the feed API (all of them, in one file).
+
+Static bounds live here; bounds that depend on settings (k_max, batch_max, history_max) are
+checked in `serving.state` and come back as 422 with the same kind of message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PostId = int
+
+
+class Filters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    exclude_seen: bool = Field(True, description="drop posts the user has interacted with (and the request history)")
+    exclude_authors: list[int] = Field(default_factory=list, description="author ids to leave out")
+    exclude_post_ids: list[int] = Field(default_factory=list, description="post ids to leave out")
+    max_age_seconds: float | None = Field(None, gt=0, description="only posts created within this many seconds of `now`")
+    now: dt.datetime | None = Field(None, description="reference time for max_age_seconds (default: server time, UTC)")
+    author_cap: int | None = Field(None, ge=1, description="at most this many posts per author in the response")
+
+
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: int | None = Field(None, description="known user: stored history + seen set are used")
+    history: list[int] = Field(default_factory=list, description="recent post ids, most recent last (added to the user's)")
+    k: int | None = Field(None, description="number of posts (1..k_max, default k_default)")
+    filters: Filters = Field(default_factory=Filters)
+
+
+class Item(BaseModel):
+    post_id: int
+    score: float
+    why: int | None = Field(None, description="history post closest to this one (latent cosine)")
+    why_similarity: float | None = None
+
+
+class RecommendResponse(BaseModel):
+    items: list[Item]
+    bundle_version: str
+    fallback: bool = Field(False, description="True when the response is not personalised from a history")
+    fallback_reason: str | None = Field(
+        None, description="'unknown_user_history_profile' | 'no_history_popular' | 'no_profile_popular'"
+    )
+    user_known: bool = False
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requests: list[RecommendRequest] = Field(description="one entry per user (at most batch_max)")
+
+
+class BatchResponse(BaseModel):
+    results: list[RecommendResponse]
+    bundle_version: str
+
+
+class SimilarResponse(BaseModel):
+    post_id: int
+    items: list[Item]
+    bundle_version: str
+
+
+class NewPost(BaseModel):
+    """Either precomputed per-modality features, or media (text and/or server-side file paths)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    post_id: int
+    author_id: int | None = None
+    created_at: dt.datetime | None = Field(None, description="default: server time (UTC)")
+    features: dict[str, list[float]] | None = Field(None, description="{modality: vector of the run's input dim}")
+    text: str | None = None
+    image_path: str | None = None
+    video_path: str | None = None
+
+
+class NewPostResponse(BaseModel):
+    post_id: int
+    created: bool = Field(description="False when the post already existed (idempotent)")
+    modalities: list[str] = Field(description="modalities present in the encoded post")
+    bundle_version: str
+
+
+class DeleteResponse(BaseModel):
+    post_id: int
+    deleted: bool
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: int
+    post_id: int
+    event: str = Field("view", min_length=1, max_length=32)
+    ts: dt.datetime | None = None
+
+
+class EventsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[Event]
+
+
+class EventsResponse(BaseModel):
+    accepted: int
+    users: int
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Ready(BaseModel):
+    status: str
+    bundle_version: str | None = None
+    n_posts: int | None = None
+    delta_posts: int | None = None
+    deleted_posts: int | None = None
+
+
+class ReloadResponse(BaseModel):
+    previous_version: str | None
+    bundle_version: str
+    reloaded: bool
+    seconds: float

@@ -1,0 +1,38 @@
+"""Serving settings (env prefix RECSYS_), read through the cached `get_settings()`; tests build a
+`Settings(...)` and pass it to `create_app(settings)` instead."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore")
+
+    index_root: Path = Field(Path("index"), description="INDEX_ROOT with CURRENT and bundles/")
+    api_key: str | None = Field(None, description="X-API-Key for write/admin endpoints; unset = writes refused")
+    read_requires_key: bool = Field(False, description="also require X-API-Key on read endpoints")
+    k_default: int = 20
+    k_max: int = Field(1000, description="largest k a request may ask for")
+    batch_max: int = Field(256, description="most users in one /v1/recommendations:batch call")
+    history_max: int = Field(500, description="most post ids in a request's explicit history")
+    events_max: int = Field(1000, description="most events in one POST /v1/events")
+    exclude_max: int = Field(10_000, description="most ids in exclude_post_ids / exclude_authors")
+    user_history_keep: int = Field(200, description="recent posts kept per user online (profile input)")
+    exact_max: int = Field(20_000, description="eligible posts at or below which filtered search is exact")
+    microbatch: bool = Field(True, description="share one FAISS search among concurrent requests")
+    microbatch_max: int = Field(64, description="most queries in one shared FAISS search")
+    profile_cache: int = Field(100_000, description="cached user vectors (0 = off); invalidated by events")
+    faiss_threads: int = Field(0, description="OpenMP threads for FAISS (0 = leave faiss default)")
+    torch_threads: int = Field(1, description="torch intra-op threads (user profile model)")
+    allow_media_paths: bool = Field(True, description="accept server-side media paths in POST /v1/posts")
+    media_root: Path | None = Field(None, description="if set, media paths must lie under it")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

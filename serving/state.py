@@ -1,0 +1,746 @@
+"""Everything a running server holds for one bundle, and the recommendation logic.
+
+    ServingState.load(settings)     bundle (immutable) + run model + online overlay
+    .recommend([...])               profiles -> filtered FAISS search (+ delta) -> items with "why"
+    .similar(post_id, k)
+    .add_post / .delete_post / .add_events   online writes (under the app's write lock)
+
+Immutable bundle arrays are shared read-only. Online state is copy-on-write: a write builds a new
+delta snapshot / tombstone array and swaps one reference, so a request that already read the old
+reference keeps a consistent view and never sees a half-applied write.
+
+Filters run inside the search: exclusions (seen, posts, authors, deleted) become an IDSelector,
+the age filter an IDSelectorRange (rows are ordered by created_at). Concurrent plain requests share
+one FAISS call (serving.batcher) with over-fetch + exact post-filtering; a request that comes back
+short (or is very selective) re-searches with the selector, then exactly over the eligible rows,
+so the response has k posts whenever k eligible posts exist.
+
+Shapes: N bundle posts, m delta posts, d retrieval dim, Z latent dim, L history, K top-k.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index import bundle as B
+from index import faiss_index as fi
+from index.build import pad_histories
+from recsys.errors import ArtifactError, SchemaError, UnknownIdError
+from serving.batcher import Combiner
+from serving.schemas import Filters, NewPost, RecommendRequest
+from serving.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+NULL_TS = np.iinfo(np.int64).min
+_EMPTY = np.zeros(0, np.int64)
+
+
+class NotFound(UnknownIdError):
+    """-> 404"""
+
+
+class BadInput(SchemaError):
+    """-> 422"""
+
+
+def _now_us(now: dt.datetime | None) -> int:
+    now = now or dt.datetime.now(dt.UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.UTC)
+    return int(now.timestamp() * 1_000_000)
+
+
+def _ids(values, what: str) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64).reshape(-1) if len(values) else _EMPTY
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Posts added online (immutable snapshot; a write makes a new one)."""
+
+    ids: np.ndarray = field(default_factory=lambda: _EMPTY)  # int64 (m,)
+    vectors: np.ndarray | None = None  # float32 (m, d)
+    latents: np.ndarray | None = None  # float32 (m, Z)
+    authors: np.ndarray = field(default_factory=lambda: _EMPTY)  # int64 (m,)
+    created: np.ndarray = field(default_factory=lambda: _EMPTY)  # int64 (m,) us
+    features: tuple = ()  # per post: ({m: vec}, {m: present}) for replay onto a reloaded bundle
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+    def find(self, pid: int) -> int:
+        hit = np.flatnonzero(self.ids == pid)
+        return int(hit[0]) if len(hit) else -1
+
+
+@dataclass
+class UserOverlay:
+    history: list[int] = field(default_factory=list)  # online events, most-recent-last
+    seen: set[int] = field(default_factory=set)
+    version: int = 0
+
+
+@dataclass
+class Prepared:
+    """One recommendation request resolved against the state."""
+
+    k: int
+    user_id: int | None
+    user_known: bool
+    hist: np.ndarray  # int64 (<=L,) post ids used for the profile, most recent last
+    query: np.ndarray | None  # float32 (d,)
+    excl_rows: np.ndarray  # int64 sorted unique bundle rows excluded (seen, ids, authors, deleted)
+    excl_ids: set  # post ids excluded (for the delta)
+    excl_authors: set
+    cutoff_row: int  # rows below are too old
+    cutoff_us: int
+    author_cap: int | None
+    fallback_reason: str | None = None
+
+
+class Stats:
+    """Counters the metrics module reads (plain ints; races only blur the counts)."""
+
+    def __init__(self) -> None:
+        self.overfetch: dict[str, int] = {"post_filter": 0, "selector_retry": 0, "exact": 0}
+        self.fallbacks: dict[str, int] = {}
+        self.on_batch = lambda n: None  # the app points this at a histogram
+
+    def batch(self, n: int) -> None:
+        self.on_batch(n)
+
+
+class ServingState:
+    def __init__(self, bundle: B.Bundle, model: Any, settings: Settings) -> None:
+        self.bundle, self.model, self.settings = bundle, model, settings
+        self.version = bundle.version
+        self.loaded_at = time.time()
+        self.n, self.d = bundle.n, int(bundle.manifest["dim"])
+        self.search_value = bundle.manifest.get("search", {}).get("value")
+        self.max_history = int(getattr(model, "max_history", 50))
+        self.stats = Stats()
+        # id -> row
+        self._id_order = np.argsort(bundle.post_ids, kind="stable")
+        self._id_sorted = bundle.post_ids[self._id_order]
+        # author -> rows
+        self._auth_order = np.argsort(bundle.author_ids, kind="stable")
+        self._auth_sorted = bundle.author_ids[self._auth_order]
+        # popularity fallback order: most interactions, then newest
+        self._pop_order = np.lexsort((-bundle.created_at_us, -bundle.popularity))
+        self._lat_norm = np.linalg.norm(bundle.latents, axis=1).astype(np.float32) + 1e-12
+        # stored user histories, flattened (user_ids sorted)
+        h = bundle.histories
+        self._users = h["user_id"].to_numpy().astype(np.int64)
+        self._h_off = np.concatenate([[0], np.cumsum(h["history"].list.len().to_numpy())]).astype(np.int64)
+        self._h_val = h["history"].explode().drop_nulls().to_numpy().astype(np.int64)
+        self._s_off = np.concatenate([[0], np.cumsum(h["seen"].list.len().to_numpy())]).astype(np.int64)
+        self._s_val = h["seen"].explode().drop_nulls().to_numpy().astype(np.int64)
+        # online state (copy-on-write references; writers hold the app write lock)
+        self.delta = Delta(vectors=np.zeros((0, self.d), np.float32), latents=np.zeros((0, bundle.latents.shape[1]), np.float32))
+        self.tomb_rows = _EMPTY  # sorted int64
+        self.overlay: dict[int, UserOverlay] = {}
+        self._overlay_lock = threading.Lock()
+        self._cache: OrderedDict[int, tuple[int, np.ndarray | None, np.ndarray]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._encoders: dict | None = None
+        self._mask_api = _takes_mask(model)
+        self.combiner = Combiner(self._search_plain, settings.microbatch_max, on_batch=lambda n: self.stats.batch(n))
+
+    # --- loading ---------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, settings: Settings, version: str | None = None) -> ServingState:
+        bundle = B.load_bundle(settings.index_root, version)
+        return cls(bundle, load_model(bundle), settings)
+
+    # --- lookups ---------------------------------------------------------------------------
+
+    def rows_of(self, post_ids: np.ndarray) -> np.ndarray:
+        """Bundle rows of post ids, -1 where not in the bundle."""
+        if len(post_ids) == 0 or self.n == 0:
+            return np.full(len(post_ids), -1, np.int64)
+        pos = np.clip(np.searchsorted(self._id_sorted, post_ids), 0, self.n - 1)
+        return np.where(self._id_sorted[pos] == post_ids, self._id_order[pos], -1).astype(np.int64)
+
+    def rows_of_authors(self, authors: np.ndarray) -> np.ndarray:
+        if len(authors) == 0:
+            return _EMPTY
+        lo = np.searchsorted(self._auth_sorted, authors, "left")
+        hi = np.searchsorted(self._auth_sorted, authors, "right")
+        parts = [self._auth_order[a:b] for a, b in zip(lo, hi) if b > a]
+        return np.concatenate(parts) if parts else _EMPTY
+
+    def is_deleted_row(self, rows: np.ndarray) -> np.ndarray:
+        t = self.tomb_rows
+        if len(t) == 0:
+            return np.zeros(len(rows), bool)
+        pos = np.clip(np.searchsorted(t, rows), 0, len(t) - 1)
+        return t[pos] == rows
+
+    def exists(self, pid: int) -> bool:
+        r = self.rows_of(np.array([pid], np.int64))[0]
+        if r >= 0 and not self.is_deleted_row(np.array([r]))[0]:
+            return True
+        return self.delta.find(pid) >= 0
+
+    def known_mask(self, post_ids: np.ndarray) -> np.ndarray:
+        """True for ids that exist in the bundle (deleted ones too: still valid history) or delta."""
+        return (self.rows_of(post_ids) >= 0) | np.isin(post_ids, self.delta.ids)
+
+    def latents_of(self, post_ids: np.ndarray) -> np.ndarray:
+        """float32 (n, Z) latents for post ids (bundle or delta; zeros when unknown)."""
+        out = np.zeros((len(post_ids), self.bundle.latents.shape[1]), np.float32)
+        rows = self.rows_of(post_ids)
+        ok = rows >= 0
+        out[ok] = self.bundle.latents[rows[ok]]
+        delta = self.delta
+        if (~ok).any() and delta.n:
+            for i in np.flatnonzero(~ok):
+                j = delta.find(int(post_ids[i]))
+                if j >= 0:
+                    out[i] = delta.latents[j]
+        return out
+
+    def user_history(self, user_id: int) -> tuple[bool, np.ndarray, np.ndarray]:
+        """(known, history ids most-recent-last, seen ids) from the bundle plus online events."""
+        i = np.searchsorted(self._users, user_id)
+        known = bool(i < len(self._users) and self._users[i] == user_id)
+        hist, seen = _EMPTY, _EMPTY
+        if known:
+            hist = self._h_val[self._h_off[i] : self._h_off[i + 1]]
+            seen = self._s_val[self._s_off[i] : self._s_off[i + 1]]
+        with self._overlay_lock:
+            ov = self.overlay.get(user_id)
+            if ov is not None:
+                known = True
+                extra = np.asarray(ov.history, np.int64)
+                hist = np.concatenate([hist[~np.isin(hist, extra)], extra])[-self.settings.user_history_keep :]
+                seen = np.concatenate([seen, np.fromiter(ov.seen, np.int64, len(ov.seen))])
+        return known, hist, seen
+
+    # --- recommendation --------------------------------------------------------------------
+
+    def prepare(self, req: RecommendRequest) -> Prepared:
+        s = self.settings
+        k = s.k_default if req.k is None else req.k
+        if not 1 <= k <= s.k_max:
+            raise BadInput(f"`k` must be in [1, {s.k_max}], got {k}")
+        f: Filters = req.filters
+        if len(req.history) > s.history_max:
+            raise BadInput(f"`history` must have at most {s.history_max} post ids, got {len(req.history)}")
+        if len(f.exclude_post_ids) > s.exclude_max or len(f.exclude_authors) > s.exclude_max:
+            raise BadInput(f"`exclude_post_ids` / `exclude_authors` must have at most {s.exclude_max} ids")
+        req_hist = _ids(req.history, "history")
+        if len(req_hist):
+            unknown = req_hist[~self.known_mask(req_hist)]
+            if len(unknown):
+                raise BadInput(
+                    f"`history` must list known post ids; {len(unknown)} unknown, e.g. {unknown[:5].tolist()}"
+                )
+        known, hist, seen = (False, _EMPTY, _EMPTY) if req.user_id is None else self.user_history(req.user_id)
+        if len(req_hist):
+            hist = np.concatenate([hist[~np.isin(hist, req_hist)], req_hist])
+            seen = np.concatenate([seen, req_hist])
+        hist = hist[-self.max_history :]
+        # exclusions -> bundle rows (+ ids for the delta)
+        excl_ids = set()
+        parts = [self.tomb_rows]
+        if f.exclude_seen and len(seen):
+            parts.append(self.rows_of(seen))
+            excl_ids.update(seen.tolist())
+        if f.exclude_post_ids:
+            ex = _ids(f.exclude_post_ids, "exclude_post_ids")
+            parts.append(self.rows_of(ex))
+            excl_ids.update(ex.tolist())
+        excl_authors = set(f.exclude_authors)
+        if excl_authors:
+            parts.append(self.rows_of_authors(np.asarray(sorted(excl_authors), np.int64)))
+        rows = np.concatenate(parts)
+        excl_rows = np.unique(rows[rows >= 0])
+        cutoff_us, cutoff_row = NULL_TS, 0
+        if f.max_age_seconds is not None:
+            cutoff_us = _now_us(f.now) - int(f.max_age_seconds * 1_000_000)
+            cutoff_row = int(np.searchsorted(self.bundle.created_at_us, cutoff_us, "left"))
+        reason = None
+        if req.user_id is not None and not known and len(hist):
+            reason = "unknown_user_history_profile"
+        return Prepared(
+            k=k, user_id=req.user_id, user_known=known, hist=hist, query=None, excl_rows=excl_rows,
+            excl_ids=excl_ids, excl_authors=excl_authors, cutoff_row=cutoff_row, cutoff_us=cutoff_us,
+            author_cap=f.author_cap, fallback_reason=reason,
+        )
+
+    def profiles(self, preps: list[Prepared], cacheable: list[bool]) -> None:
+        """Fill `.query` (user vectors, one batched model call for the cache misses)."""
+        todo = []
+        for p, c in zip(preps, cacheable):
+            if not len(p.hist):
+                continue
+            if c and self.settings.profile_cache:
+                with self._cache_lock:
+                    hit = self._cache.get(p.user_id)
+                    ver = self._overlay_version(p.user_id)
+                    if hit is not None and hit[0] == ver:
+                        self._cache.move_to_end(p.user_id)
+                        p.query = hit[1]
+                        continue
+            todo.append((p, c))
+        if not todo:
+            return
+        L = self.max_history
+        hist_ids = pad_histories([p.hist for p, _ in todo], L)  # (B, L) -1 padded
+        hist_lat = self.latents_of(hist_ids.reshape(-1)).reshape(len(todo), L, -1)  # (B, L, Z)
+        uids = np.array([p.user_id if p.user_id is not None else -1 for p, _ in todo], np.int64)
+        if self._mask_api:
+            vecs, has = self.model.user_vectors(hist_lat, hist_ids, uids, return_mask=True)
+        else:
+            vecs, has = self.model.user_vectors(hist_lat, hist_ids, uids), None
+        vecs = np.asarray(vecs, np.float32)
+        for i, (p, c) in enumerate(todo):
+            q = vecs[i] if (has is None or has[i]) and np.any(vecs[i]) else None
+            p.query = q
+            if c and self.settings.profile_cache and q is not None:
+                with self._cache_lock:
+                    self._cache[p.user_id] = (self._overlay_version(p.user_id), q, p.hist)
+                    while len(self._cache) > self.settings.profile_cache:
+                        self._cache.popitem(last=False)
+
+    def _overlay_version(self, user_id: int | None) -> int:
+        ov = self.overlay.get(user_id) if user_id is not None else None
+        return ov.version if ov is not None else 0
+
+    def recommend(self, reqs: list[RecommendRequest], batched_call: bool = False) -> list[dict]:
+        """Requests -> [{"items", "fallback", "fallback_reason", "user_known"}] (one FAISS call for
+        all personalised requests of a batch call; single calls go through the combiner)."""
+        preps = [self.prepare(r) for r in reqs]
+        self.profiles(preps, [r.user_id is not None and not r.history for r in reqs])
+        out: list[dict | None] = [None] * len(preps)
+        personal = [i for i, p in enumerate(preps) if p.query is not None]
+        for i, p in enumerate(preps):
+            if p.query is None:
+                p.fallback_reason = "no_history_popular" if not len(p.hist) else "no_profile_popular"
+                out[i] = self._popular(p)
+        if personal:
+            if batched_call and len(personal) > 1:
+                results = self._search_many([preps[i] for i in personal])
+            else:
+                results = [self._search_one(preps[i]) for i in personal]
+            for i, items in zip(personal, results):
+                out[i] = self._respond(preps[i], items)
+        for p in preps:
+            if p.fallback_reason:
+                self.stats.fallbacks[p.fallback_reason] = self.stats.fallbacks.get(p.fallback_reason, 0) + 1
+        return out  # type: ignore[return-value]
+
+    # --- search ----------------------------------------------------------------------------
+
+    def _n_excl_in_range(self, p: Prepared) -> int:
+        return int(len(p.excl_rows) - np.searchsorted(p.excl_rows, p.cutoff_row))
+
+    def _eligible(self, p: Prepared) -> int:
+        return max(0, self.n - p.cutoff_row - self._n_excl_in_range(p))
+
+    def _fetch(self, p: Prepared) -> int:
+        """Over-fetch for post-filtering: the excluded rows could all rank first; an age filter
+        keeping a fraction f of rows needs ~k/f; an author cap gets 2x headroom."""
+        frac = max((self.n - p.cutoff_row) / max(self.n, 1), 1e-6)
+        f = math.ceil((p.k + self._n_excl_in_range(p)) / frac * 1.1)
+        if p.author_cap:
+            f *= 2
+        return int(min(max(f, p.k), self.n))
+
+    def _search_plain(self, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        return fi.search(self.bundle.index, queries, fetch, self.search_value)
+
+    def _use_combiner(self, p: Prepared) -> bool:
+        """Plain shared search + post-filter when the filter keeps most rows, else selector."""
+        return (
+            self.settings.microbatch
+            and p.cutoff_row <= self.n // 2
+            and self._n_excl_in_range(p) <= 4 * p.k + 1000
+        )
+
+    def _search_one(self, p: Prepared) -> list[tuple]:
+        eligible = self._eligible(p)
+        if eligible <= self.settings.exact_max:
+            self.stats.overfetch["exact"] += 1
+            return self._finish(p, *self._exact(p, eligible), exhaustive=True)
+        fetch = self._fetch(p)
+        if self._use_combiner(p):
+            scores, rows = self.combiner.search(p.query, fetch)
+            self.stats.overfetch["post_filter"] += int(fetch > p.k)
+            items = self._finish(p, scores, rows, exhaustive=False, post_filter=True)
+            if items is not None:
+                return items
+        return self._selector_search(p, fetch, eligible)
+
+    def _search_many(self, preps: list[Prepared]) -> list[list[tuple]]:
+        """Batch call: one FAISS search for every request that can post-filter."""
+        out: list = [None] * len(preps)
+        shared = [i for i, p in enumerate(preps) if self._eligible(p) > self.settings.exact_max and self._use_combiner(p)]
+        if shared:
+            fetch = max(self._fetch(preps[i]) for i in shared)
+            scores, rows = self._search_plain(np.stack([preps[i].query for i in shared]), fetch)
+            self.stats.batch(len(shared))
+            for j, i in enumerate(shared):
+                out[i] = self._finish(preps[i], scores[j], rows[j], exhaustive=False, post_filter=True)
+        for i, p in enumerate(preps):
+            if out[i] is None:
+                out[i] = self._search_one(p)
+        return out
+
+    def _selector_search(self, p: Prepared, fetch: int, eligible: int) -> list[tuple]:
+        """Filters inside FAISS (IDSelector); widen the fetch, then go exact, until k come back."""
+        excl_in = p.excl_rows[np.searchsorted(p.excl_rows, p.cutoff_row):]
+        sel = fi.selector(p.cutoff_row, self.n, excl_in)
+        fetch = max(p.k * (2 if p.author_cap else 1), min(fetch, p.k * 4))
+        for _ in range(3):
+            self.stats.overfetch["selector_retry"] += 1
+            scores, rows = fi.search(self.bundle.index, p.query[None], min(fetch, self.n), self.search_value, sel)
+            items = self._finish(p, scores[0], rows[0], exhaustive=False)
+            if items is not None:
+                return items
+            fetch *= 4
+            if fetch >= eligible:
+                break
+        self.stats.overfetch["exact"] += 1
+        return self._finish(p, *self._exact(p, eligible), exhaustive=True)
+
+    def _exact(self, p: Prepared, eligible: int) -> tuple[np.ndarray, np.ndarray]:
+        """Brute force over rows >= cutoff (contiguous) minus the excluded: top candidates sorted."""
+        vec = self.bundle.vectors
+        lo = p.cutoff_row
+        scores = vec[lo:] @ p.query  # (N - lo,)
+        excl = p.excl_rows[np.searchsorted(p.excl_rows, lo):] - lo
+        scores[excl] = -np.inf
+        m = min(len(scores), max(eligible, 0))
+        # an author cap can reach arbitrarily deep: then sort every eligible row
+        want = m if p.author_cap else min(m, p.k)
+        if want <= 0:
+            return np.zeros(0, np.float32), _EMPTY
+        top = np.argpartition(-scores, want - 1)[:want] if want < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[np.isfinite(scores[top])]
+        return scores[top].astype(np.float32), (top + lo).astype(np.int64)
+
+    def _delta_candidates(self, p: Prepared) -> tuple[np.ndarray, np.ndarray]:
+        """(scores (c,), delta indices (c,)) of eligible delta posts, best first."""
+        d = self.delta
+        if d.n == 0 or p.query is None:
+            return np.zeros(0, np.float32), _EMPTY
+        ok = d.created >= p.cutoff_us
+        if p.excl_ids:
+            ok &= ~np.isin(d.ids, np.fromiter(p.excl_ids, np.int64, len(p.excl_ids)))
+        if p.excl_authors:
+            ok &= ~np.isin(d.authors, np.fromiter(p.excl_authors, np.int64, len(p.excl_authors)))
+        idx = np.flatnonzero(ok)
+        s = d.vectors[idx] @ p.query
+        order = np.argsort(-s, kind="stable")
+        return s[order].astype(np.float32), idx[order]
+
+    def _finish(self, p: Prepared, scores: np.ndarray, rows: np.ndarray, exhaustive: bool,
+                post_filter: bool = False) -> list[tuple] | None:
+        """Merge bundle hits with the delta, apply the author cap, take k.
+
+        Returns [(post_id, score, latent (Z,))] or None when short of k and a wider search could
+        still find more (the caller widens)."""
+        keep = rows >= 0
+        if post_filter:
+            keep &= rows >= p.cutoff_row
+            if len(p.excl_rows):
+                keep &= ~_sorted_isin(rows, p.excl_rows)
+        scores, rows = scores[keep], rows[keep]
+        dscores, didx = self._delta_candidates(p)
+        n_main = len(rows)
+        if len(didx):
+            all_s = np.concatenate([scores, dscores])
+            order = np.argsort(-all_s, kind="stable")
+        else:
+            all_s, order = scores, np.arange(n_main)
+        b, d = self.bundle, self.delta
+        items: list[tuple] = []
+        per_author: dict[int, int] = {}
+        cap = p.author_cap
+        for j in order:
+            if j < n_main:
+                r = int(rows[j])
+                pid, author, lat = int(b.post_ids[r]), int(b.author_ids[r]), ("b", r)
+            else:
+                t = int(didx[j - n_main])
+                pid, author, lat = int(d.ids[t]), int(d.authors[t]), ("d", t)
+            if cap is not None and author >= 0:
+                c = per_author.get(author, 0)
+                if c >= cap:
+                    continue
+                per_author[author] = c + 1
+            items.append((pid, float(all_s[j]), lat))
+            if len(items) == p.k:
+                return items
+        return items if exhaustive else None
+
+    def _respond(self, p: Prepared, items: list[tuple]) -> dict:
+        """Items with "why": the history post with the highest latent cosine."""
+        out = []
+        if items and len(p.hist):
+            H = self.latents_of(p.hist)  # (L, Z)
+            H = H / (np.linalg.norm(H, axis=1, keepdims=True) + 1e-12)
+            lat = np.stack([self._latent(ref) for _, _, ref in items])  # (K, Z)
+            lat = lat / (np.linalg.norm(lat, axis=1, keepdims=True) + 1e-12)
+            cos = lat @ H.T  # (K, L)
+            best = cos.argmax(1)
+            for (pid, s, _), bi, c in zip(items, best, cos[np.arange(len(items)), best]):
+                out.append({"post_id": pid, "score": s, "why": int(p.hist[bi]), "why_similarity": float(c)})
+        else:
+            out = [{"post_id": pid, "score": s, "why": None, "why_similarity": None} for pid, s, _ in items]
+        return {"items": out, "fallback": p.fallback_reason is not None, "fallback_reason": p.fallback_reason,
+                "user_known": p.user_known}
+
+    def _latent(self, ref: tuple) -> np.ndarray:
+        kind, i = ref
+        return self.bundle.latents[i] if kind == "b" else self.delta.latents[i]
+
+    def _popular(self, p: Prepared) -> dict:
+        """Most-interacted posts (newest first among ties) passing the filters; then new posts."""
+        items: list[tuple] = []
+        per_author: dict[int, int] = {}
+        b = self.bundle
+        chunk = max(1024, 4 * p.k)
+        for s in range(0, self.n, chunk):
+            rows = self._pop_order[s : s + chunk]
+            ok = rows >= p.cutoff_row
+            if len(p.excl_rows):
+                ok &= ~_sorted_isin(rows, p.excl_rows)
+            for r in rows[ok]:
+                a = int(b.author_ids[r])
+                if p.author_cap is not None and a >= 0:
+                    if per_author.get(a, 0) >= p.author_cap:
+                        continue
+                    per_author[a] = per_author.get(a, 0) + 1
+                items.append((int(b.post_ids[r]), float(b.popularity[r]), ("b", int(r))))
+                if len(items) == p.k:
+                    break
+            if len(items) == p.k:
+                break
+        d = self.delta
+        if len(items) < p.k and d.n:
+            for t in np.argsort(-d.created, kind="stable"):
+                if d.created[t] < p.cutoff_us or int(d.ids[t]) in p.excl_ids or int(d.authors[t]) in p.excl_authors:
+                    continue
+                a = int(d.authors[t])
+                if p.author_cap is not None and a >= 0:
+                    if per_author.get(a, 0) >= p.author_cap:
+                        continue
+                    per_author[a] = per_author.get(a, 0) + 1
+                items.append((int(d.ids[t]), 0.0, ("d", int(t))))
+                if len(items) == p.k:
+                    break
+        return self._respond(p, items)
+
+    # --- similar ---------------------------------------------------------------------------
+
+    def similar(self, post_id: int, k: int) -> list[dict]:
+        if not 1 <= k <= self.settings.k_max:
+            raise BadInput(f"`k` must be in [1, {self.settings.k_max}], got {k}")
+        row = int(self.rows_of(np.array([post_id], np.int64))[0])
+        if row >= 0 and not self.is_deleted_row(np.array([row]))[0]:
+            q = np.asarray(self.bundle.vectors[row], np.float32)
+        else:
+            j = self.delta.find(post_id)
+            if j < 0:
+                raise NotFound(f"post {post_id} not found (unknown or deleted)")
+            q = self.delta.vectors[j]
+        excl = np.unique(np.concatenate([self.tomb_rows, [row] if row >= 0 else _EMPTY])).astype(np.int64)
+        p = Prepared(k=k, user_id=None, user_known=False, hist=_EMPTY, query=q, excl_rows=excl,
+                     excl_ids={post_id}, excl_authors=set(), cutoff_row=0, cutoff_us=NULL_TS, author_cap=None)
+        items = self._search_one(p)
+        return [{"post_id": pid, "score": s, "why": None, "why_similarity": None} for pid, s, _ in items]
+
+    # --- writes (callers hold the app's write lock) ------------------------------------------
+
+    def add_post(self, post: NewPost) -> tuple[bool, list[str]]:
+        """Encode and add to the delta; (created, modalities). Idempotent on post_id."""
+        if self.exists(post.post_id):
+            return False, []
+        feats, present = self._post_features(post)
+        self.add_encoded(post, feats, present)
+        return True, sorted(m for m, v in present.items() if v.any())
+
+    def add_encoded(self, post: NewPost, feats: dict, present: dict) -> None:
+        """Add a post whose features were already validated / encoded (`_post_features`)."""
+        self._add_encoded(post.post_id, post.author_id, _now_us(post.created_at), feats, present)
+
+    def _add_encoded(self, pid: int, author: int | None, created_us: int, feats: dict, present: dict,
+                     latent: np.ndarray | None = None, vector: np.ndarray | None = None) -> None:
+        if latent is None:
+            latent = np.asarray(self.model.post_latents(feats, present), np.float32).reshape(1, -1)
+            vector = np.asarray(self.model.post_vectors(latent, np.array([pid], np.int64)), np.float32).reshape(1, -1)
+        if vector.shape[1] != self.d:
+            raise ArtifactError(f"model vector dim {vector.shape[1]} != bundle dim {self.d}")
+        d = self.delta
+        self.delta = Delta(
+            ids=np.append(d.ids, np.int64(pid)),
+            vectors=np.concatenate([d.vectors, vector.reshape(1, -1)]),
+            latents=np.concatenate([d.latents, latent.reshape(1, -1)]),
+            authors=np.append(d.authors, np.int64(-1 if author is None else author)),
+            created=np.append(d.created, np.int64(created_us)),
+            features=d.features + ((feats, present),),
+        )
+
+    def _post_features(self, post: NewPost) -> tuple[dict, dict]:
+        mods = dict(getattr(self.model, "modalities", {}))
+        media = [post.text, post.image_path, post.video_path]
+        if post.features is not None and any(v is not None for v in media):
+            raise BadInput("give either `features` or media (`text` / `image_path` / `video_path`), not both")
+        if post.features is not None:
+            if not post.features:
+                raise BadInput(f"`features` must map at least one modality of {sorted(mods)} to a vector")
+            feats, present = {}, {}
+            for m, vec in post.features.items():
+                if m not in mods:
+                    raise BadInput(f"`features` has unknown modality {m!r}; this model takes {mods}")
+                if len(vec) != mods[m]:
+                    raise BadInput(f"`features[{m!r}]` must have {mods[m]} values, got {len(vec)}")
+                x = np.asarray(vec, np.float32).reshape(1, -1)
+                if not np.isfinite(x).all():
+                    raise BadInput(f"`features[{m!r}]` must be finite numbers")
+                feats[m], present[m] = x, np.ones(1, bool)
+            return feats, present
+        if all(v is None for v in media):
+            raise BadInput("a new post needs `features` ({modality: vector}) or media (`text`, `image_path`, `video_path`)")
+        return self._encode_media(post)
+
+    def _encode_media(self, post: NewPost) -> tuple[dict, dict]:
+        s = self.settings
+        paths = {}
+        for name in ("image_path", "video_path"):
+            v = getattr(post, name)
+            if v is None:
+                continue
+            if not s.allow_media_paths:
+                raise BadInput("media paths are disabled on this server (RECSYS_ALLOW_MEDIA_PATHS=false); send `features`")
+            path = Path(v).resolve()
+            if s.media_root is not None and not path.is_relative_to(Path(s.media_root).resolve()):
+                raise BadInput(f"`{name}` must lie under {s.media_root}, got {v}")
+            if not path.is_file():
+                raise BadInput(f"`{name}` must be an existing file on the server, got {v}")
+            paths[name] = path
+        from recsys.encode import encode_post_content  # lazy: heavy encoders
+
+        enc = encode_post_content(post.text, paths.get("image_path"), paths.get("video_path"), self._get_encoders())
+        mods = dict(getattr(self.model, "modalities", {}))
+        feats, present = {}, {}
+        for m, (vec, ok) in enc.items():
+            if m in mods:
+                feats[m] = np.asarray(vec, np.float32).reshape(1, -1)
+                present[m] = np.array([bool(ok)])
+        if not any(v.any() for v in present.values()):
+            raise BadInput(f"none of the given media could be encoded for the model's modalities {sorted(mods)}")
+        return feats, present
+
+    def _get_encoders(self) -> dict:
+        if self._encoders is None:
+            from recsys.encoders import build_encoder
+
+            specs = dict(getattr(self.model, "encoders", {}) or {})
+            self._encoders = {m: build_encoder(m, specs.get(m)) for m in getattr(self.model, "modalities", {})}
+        return self._encoders
+
+    def delete_post(self, post_id: int) -> None:
+        j = self.delta.find(post_id)
+        if j >= 0:
+            d = self.delta
+            keep = np.arange(d.n) != j
+            self.delta = Delta(ids=d.ids[keep], vectors=d.vectors[keep], latents=d.latents[keep],
+                               authors=d.authors[keep], created=d.created[keep],
+                               features=tuple(f for i, f in enumerate(d.features) if i != j))
+            return
+        row = int(self.rows_of(np.array([post_id], np.int64))[0])
+        if row < 0 or self.is_deleted_row(np.array([row]))[0]:
+            raise NotFound(f"post {post_id} not found (unknown or already deleted)")
+        self.tomb_rows = np.union1d(self.tomb_rows, np.array([row], np.int64))
+
+    def add_events(self, events: list) -> int:
+        """Validate all, then apply all (nothing half-applied). Returns the number of users touched."""
+        pids = np.array([e.post_id for e in events], np.int64)
+        if len(pids):
+            unknown = pids[~self.known_mask(pids)]
+            if len(unknown):
+                raise BadInput(f"events must reference known post ids; {len(unknown)} unknown, e.g. {unknown[:5].tolist()}")
+        ordered = sorted(enumerate(events), key=lambda t: (t[1].ts is None, t[1].ts or dt.datetime.min.replace(tzinfo=dt.UTC), t[0]))
+        touched = set()
+        keep = self.settings.user_history_keep
+        with self._overlay_lock:
+            for _, e in ordered:
+                ov = self.overlay.setdefault(e.user_id, UserOverlay())
+                if e.post_id in ov.history:
+                    ov.history.remove(e.post_id)
+                ov.history.append(e.post_id)
+                del ov.history[:-keep]
+                ov.seen.add(e.post_id)
+                touched.add(e.user_id)
+            for u in touched:
+                self.overlay[u].version += 1
+        return len(touched)
+
+    def absorb(self, old: ServingState) -> None:
+        """Carry the online state of `old` (the previous bundle) over to this one before a swap."""
+        same_model = getattr(old.model, "fingerprint", None) == getattr(self.model, "fingerprint", None)
+        od = old.delta
+        for j in range(od.n):
+            pid = int(od.ids[j])
+            if self.rows_of(np.array([pid]))[0] >= 0:
+                continue  # the new bundle has it
+            feats, present = od.features[j]
+            try:
+                if same_model and od.latents.shape[1] == self.bundle.latents.shape[1]:
+                    self._add_encoded(pid, int(od.authors[j]), int(od.created[j]), feats, present,
+                                      od.latents[j : j + 1], od.vectors[j : j + 1])
+                else:
+                    self._add_encoded(pid, int(od.authors[j]), int(od.created[j]), feats, present)
+            except Exception as e:  # a post the new model cannot encode is dropped, loudly
+                logger.warning("reload: dropping online post %d (%s)", pid, e)
+        deleted_ids = old.bundle.post_ids[old.tomb_rows]
+        rows = self.rows_of(deleted_ids)
+        self.tomb_rows = np.unique(rows[rows >= 0]).astype(np.int64)
+        with old._overlay_lock:
+            self.overlay = {u: UserOverlay(list(o.history), set(o.seen), o.version + 1) for u, o in old.overlay.items()}
+
+
+def _sorted_isin(x: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    pos = np.clip(np.searchsorted(sorted_set, x), 0, len(sorted_set) - 1)
+    return sorted_set[pos] == x
+
+
+def _takes_mask(model: Any) -> bool:
+    import inspect
+
+    try:
+        return "return_mask" in inspect.signature(model.user_vectors).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def load_model(bundle: B.Bundle) -> Any:
+    """The bundle's copy of the trained run (recsys.runs.load_run)."""
+    if bundle.run_dir is None:
+        raise ArtifactError(f"bundle {bundle.path} has no {B.RUN_DIR}/ (the model that computes user vectors)")
+    from recsys.runs import load_run
+
+    run = load_run(bundle.run_dir)
+    if int(run.dim) != int(bundle.manifest["dim"]):
+        raise ArtifactError(f"bundle {bundle.path}: model dim {run.dim} != index dim {bundle.manifest['dim']}")
+    if int(run.latent_dim) != int(bundle.manifest["latent_dim"]):
+        raise ArtifactError(f"bundle {bundle.path}: model latent dim {run.latent_dim} != bundle latent dim {bundle.manifest['latent_dim']}")
+    return run

@@ -1,0 +1,30 @@
+"""A small real bundle for the serving unit tests: seeded clustered latents, a real (untrained)
+`recsys.model.Recommender` as the run, real FAISS (IVF so the approximate paths run)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+N, Z = 3000, 16
+NOW_US = int(time.time() * 1e6)
+
+
+@pytest.fixture(scope="session")
+def ivf_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from index.from_vectors import build_from_latents, synthetic_catalogue
+
+    root = tmp_path_factory.mktemp("serving") / "index"
+    cat, _ = synthetic_catalogue(N, Z, n_users=60, n_authors=40, seed=1, n_clusters=16, span_days=100, now_us=NOW_US)
+    build_from_latents(cat, root, factory="IVF16,Flat", k=50, max_history=20, n_queries=60)
+    return root
+
+
+def settings_for(root: Path, **kw):
+    from serving.settings import Settings
+
+    kw.setdefault("api_key", "secret")
+    return Settings(index_root=root, **kw)

@@ -1,0 +1,117 @@
+"""HTTP layer: status codes and messages for bad input, API keys, metrics, readiness."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.app import create_app
+from tests.unit.serving.conftest import settings_for
+
+KEY = {"X-API-Key": "secret"}
+
+
+@pytest.fixture(scope="module")
+def client(ivf_bundle):
+    with TestClient(create_app(settings_for(ivf_bundle, batch_max=4))) as c:
+        yield c
+
+
+def _detail(r) -> str:
+    return str(r.json()["detail"])
+
+
+@pytest.mark.parametrize(
+    "body, status, match",
+    [
+        ({"user_id": 1, "k": 0}, 422, r"`k` must be in [1, 1000], got 0"),
+        ({"user_id": 1, "k": 5000}, 422, r"`k` must be in [1, 1000], got 5000"),
+        ({"history": ["abc"]}, 422, "int"),
+        ({"history": 5}, 422, "list"),
+        ({"history": [424242]}, 422, "`history` must list known post ids; 1 unknown, e.g. [424242]"),
+        ({"user_id": 1, "filters": {"author_cap": 0}}, 422, "greater than or equal to 1"),
+        ({"user_id": 1, "filters": {"max_age_seconds": -3}}, 422, "greater than 0"),
+        ({"user_id": 1, "filters": {"nope": 1}}, 422, "Extra inputs"),
+    ],
+)
+def test_bad_recommendation_requests(client, body, status, match):
+    r = client.post("/v1/recommendations", json=body)
+    assert r.status_code == status and match in _detail(r), r.text
+
+
+def test_batch_bounds(client):
+    r = client.post("/v1/recommendations:batch", json={"requests": [{"user_id": i} for i in range(5)]})
+    assert r.status_code == 422 and "`requests` must hold 1 to 4 entries, got 5" in _detail(r)
+    r = client.post("/v1/recommendations:batch", json={"requests": [{"user_id": i, "k": 3} for i in range(4)]})
+    assert r.status_code == 200 and [len(x["items"]) for x in r.json()["results"]] == [3, 3, 3, 3]
+
+
+def test_write_endpoints_need_the_key(client, ivf_bundle):
+    body = {"post_id": 9001, "features": {"vec": [0.5] * 16}}
+    assert client.post("/v1/posts", json=body).status_code == 401
+    assert client.post("/v1/posts", json=body, headers={"X-API-Key": "wrong"}).status_code == 401
+    assert client.delete("/v1/posts/1").status_code == 401
+    assert client.post("/v1/events", json={"events": []}).status_code == 401
+    assert client.post("/v1/admin/reload").status_code == 401
+    with TestClient(create_app(settings_for(ivf_bundle, api_key=None))) as c:
+        r = c.post("/v1/posts", json=body, headers=KEY)
+        assert r.status_code == 403 and "RECSYS_API_KEY" in _detail(r)
+    with TestClient(create_app(settings_for(ivf_bundle, read_requires_key=True))) as c:
+        assert c.post("/v1/recommendations", json={"user_id": 1}).status_code == 401
+        assert c.post("/v1/recommendations", json={"user_id": 1}, headers=KEY).status_code == 200
+
+
+def test_posts_lifecycle_and_4xx(client):
+    r = client.post("/v1/posts", json={"post_id": 9002, "features": {"vec": [0.1] * 15}}, headers=KEY)
+    assert r.status_code == 422 and "`features['vec']` must have 16 values, got 15" in _detail(r)
+    r = client.post("/v1/posts", json={"post_id": 9002, "text": "hi", "features": {"vec": [0.1] * 16}}, headers=KEY)
+    assert r.status_code == 422 and "not both" in _detail(r)
+    r = client.post("/v1/posts", json={"post_id": 9002, "image_path": "/nonexistent/x.jpg"}, headers=KEY)
+    assert r.status_code == 422 and "existing file" in _detail(r)
+    assert client.get("/readyz").json()["delta_posts"] == 0  # nothing half-added
+    body = {"post_id": 9002, "author_id": 5, "features": {"vec": [0.1] * 16}}
+    r = client.post("/v1/posts", json=body, headers=KEY)
+    assert r.status_code == 201 and r.json()["created"] is True
+    r = client.post("/v1/posts", json=body, headers=KEY)
+    assert r.status_code == 200 and r.json()["created"] is False
+    assert client.get("/v1/posts/9002/similar", params={"k": 5}).status_code == 200
+    assert client.delete("/v1/posts/9002", headers=KEY).status_code == 200
+    r = client.delete("/v1/posts/9002", headers=KEY)
+    assert r.status_code == 404 and "9002" in _detail(r)
+    assert client.get("/v1/posts/9002/similar").status_code == 404
+    r = client.get("/v1/posts/1000003/similar", params={"k": 0})
+    assert r.status_code == 422 and "`k` must be in [1, 1000], got 0" in _detail(r)
+
+
+def test_events_validation(client):
+    r = client.post("/v1/events", json={"events": [{"user_id": 1, "post_id": 77777777}]}, headers=KEY)
+    assert r.status_code == 422 and "unknown" in _detail(r)
+    r = client.post("/v1/events", json={"events": []}, headers=KEY)
+    assert r.status_code == 422 and "`events` must hold 1 to 1000 entries, got 0" in _detail(r)
+    r = client.post("/v1/events", json={"events": [{"user_id": 1, "post_id": 1000003, "ts": "2026-01-01T00:00:00Z"}]}, headers=KEY)
+    assert r.status_code == 200 and r.json() == {"accepted": 1, "users": 1}
+
+
+def test_health_ready_metrics(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["bundle_version"] == "v0001" and ready["n_posts"] == 3000
+    client.post("/v1/recommendations", json={"k": 3})  # popular fallback
+    client.post("/v1/recommendations", json={"user_id": 1, "k": 3, "filters": {"author_cap": 1}})
+    text = client.get("/metrics").text
+    assert 'recsys_request_seconds_count{method="POST",route="/v1/recommendations",status="200"}' in text
+    assert 'recsys_bundle_info{version="v0001"} 1.0' in text
+    assert 'recsys_bundle_recall{k="50"}' in text
+    assert 'recsys_fallbacks_total{reason="no_history_popular"}' in text
+    assert 'recsys_filter_searches_total{strategy="post_filter"}' in text
+    assert "recsys_bundle_age_seconds" in text and "recsys_search_batch_size_bucket" in text
+
+
+def test_recommendation_response_shape(client):
+    r = client.post("/v1/recommendations", json={"user_id": 2, "k": 7})
+    j = r.json()
+    assert r.status_code == 200 and len(j["items"]) == 7 and j["bundle_version"] == "v0001"
+    assert j["fallback"] is False and j["user_known"] is True
+    assert all(set(i) == {"post_id", "score", "why", "why_similarity"} for i in j["items"])
+    assert np.all(np.diff([i["score"] for i in j["items"]]) <= 0)

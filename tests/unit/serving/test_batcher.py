@@ -1,0 +1,70 @@
+"""Combiner: concurrent callers share one search call and each gets its own rows back."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from index import faiss_index as fi
+from serving.batcher import Combiner
+from tests.unit.index.helpers import clustered
+
+
+def test_concurrent_callers_get_their_own_results_in_shared_batches():
+    x = clustered(2000, 16)
+    idx = fi.build_index(x, "Flat")
+    sizes = []
+
+    def slow_search(q, fetch):
+        time.sleep(0.003)  # long enough for the queue to fill behind the leader
+        return fi.search(idx, q, fetch)
+
+    comb = Combiner(slow_search, max_batch=8, on_batch=sizes.append)
+    qs = clustered(64, 16, seed=7)
+    want = fi.search(idx, qs, 30)[1]
+    got = [None] * len(qs)
+
+    def worker(i):
+        got[i] = comb.search(qs[i], 10 + i % 20)[1]
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(qs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    for i in range(len(qs)):
+        f = 10 + i % 20
+        np.testing.assert_array_equal(got[i], want[i, :f])
+    assert sum(sizes) == len(qs) and max(sizes) > 1 and max(sizes) <= 8
+
+
+def test_errors_reach_every_waiter_and_the_combiner_recovers():
+    calls = []
+
+    def boom(q, fetch):
+        calls.append(len(q))
+        time.sleep(0.002)
+        if len(calls) == 1:
+            raise RuntimeError("faiss exploded")
+        return np.zeros((len(q), fetch), np.float32), np.zeros((len(q), fetch), np.int64)
+
+    comb = Combiner(boom)
+    errors = []
+
+    def worker():
+        try:
+            comb.search(np.zeros(4, np.float32), 3)
+        except RuntimeError as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert not any(t.is_alive() for t in threads), "a waiter hung"
+    assert errors and all(e == "faiss exploded" for e in errors)
+    assert comb.search(np.zeros(4, np.float32), 3)[1].shape == (3,)
