@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 COLUMN = {"text": "text", "image": "image_path", "video": "video_path"}
 DEFAULT_BATCH = {"text": 64, "image": 32, "video": 4}
+MAX_WARNINGS = 5  # missing files listed one by one per modality, then a count
 
 EncoderArg = str | dict | EncoderSpec | Encoder
 
@@ -138,14 +139,16 @@ def _encode_modality(
             old_rows = {int(p): r for r, p in enumerate(old.post_ids)}
     reuse = np.full(N, -1, dtype=np.int64)  # row in the old store
     todo: list[int] = []
-    n_absent = n_failed = 0
+    n_absent = n_failed = n_missing = 0
     for i, h in enumerate(hashes):
         if h == "":
             n_absent += 1
             continue
         if h.startswith("!:"):  # missing file
             n_failed += 1
-            logger.warning("%s post %d: %s (%s); marked absent", m, post_ids[i], h[2:], inputs[i])
+            n_missing += 1
+            if n_missing <= MAX_WARNINGS:
+                logger.warning("%s post %d: %s (%s); marked absent", m, post_ids[i], h[2:], inputs[i])
             continue
         r = old_rows.get(int(post_ids[i]), -1)
         if r >= 0:
@@ -158,6 +161,9 @@ def _encode_modality(
                 n_failed += 1
                 continue
         todo.append(i)
+
+    if n_missing > MAX_WARNINGS:
+        logger.warning("%s: %d media files missing in all (first %d listed above)", m, n_missing, MAX_WARNINGS)
 
     # 3. encode the rest in batches
     if todo and encoder is None:

@@ -119,6 +119,7 @@ class VideoEncoder:
         self.fingerprint = spec.fingerprint
         self.frames = int(spec.option("frames"))
         self.image = image_encoder or build_image_encoder(spec.image_spec, device)
+        self.device = self.image.device
         self.name = f"{self.image.name} x{self.frames} frames"
         self.dim = 2 * self.image.dim
         self._pool = _decode_pool()

@@ -127,3 +127,15 @@ def test_cli_encode_text_with_config_and_summary(tmp_path: Path, capsys):
     assert _counts(report, "text") == (0, 4, 2, 0)
     assert main(["encode", "--data", str(root), "--encoder", "text=bert-base"]) == 2
     assert "unknown text encoder" in capsys.readouterr().err
+
+
+def test_cli_video_frames_flag(tmp_path: Path, capsys):
+    from recsys.cli import main
+
+    root = make_dataset(tmp_path / "ds")
+    argv = ["encode", "--data", str(root), "--modality", "video", "--frames", "2", "--no-progress", "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["modalities"]) == ["video"]
+    assert report["modalities"]["video"]["encoder"] == "efficientnet-lite0,frames=2"
+    assert _counts(report, "video") == (2, 0, 3, 1)
