@@ -1,0 +1,276 @@
+"""Two-tower recommender: the multimodal autoencoder (post side) + user profile (user side)
++ ID tables propagated LightGCN-style over the train graph. Score = <user vector, post vector>.
+
+Shape legend: B batch (user, post) pairs, L history, N posts, U users, Z latent, d retrieval dim.
+
+    post vector  p_i = normalise(W_p latent_i + e_i)      e_i = propagated post ID row, only for
+                                                          posts with a train interaction
+    user vector  u   = normalise(profile(history latents) + e_u)
+                                                          e_u = propagated user ID row, or, for a
+                                                          user unknown to the table, the mean of
+                                                          e_i over the history (ID bag)
+
+Loss (weights in `ModelConfig`):
+    retrieval: "softmax" = in-batch sampled softmax over the batch's posts with temperature and
+               logQ correction (q = train popularity), or "bpr" = one uniform negative per pair;
+    + content_weight * the same retrieval loss with content-only post vectors (so a cold post's
+               content vector is a good retrieval vector on its own);
+    + recon_weight * reconstruction + align_weight * cross-modal InfoNCE (autoencoder terms).
+ID dropout (posts and users) during training also teaches the content / bag paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from recsys.autoencoder import AutoencoderConfig, MultimodalAutoencoder, autoencoder_losses
+from recsys.user_profile import IdTables, UserProfile, UserProfileConfig, id_bag
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    modalities: tuple[tuple[str, int], ...]  # ((name, dim), ...)
+    n_users: int = 0  # ID table rows (users of the training data)
+    n_posts: int = 0  # ID table rows (posts of the training data)
+    hidden: int = 128
+    latent_dim: int = 64
+    dim: int = 64
+    max_history: int = 20
+    dropout: float = 0.1
+    modality_dropout: float = 0.2
+    align_temperature: float = 0.2
+    use_id: bool = True
+    graph_layers: int = 3
+    loss: str = "softmax"  # "softmax" | "bpr"
+    temperature: float = 0.1
+    logq: bool = True
+    recon_weight: float = 0.1
+    align_weight: float = 0.1
+    content_weight: float = 0.5
+    post_id_dropout: float = 0.1
+    user_id_dropout: float = 0.1
+
+    def autoencoder(self) -> AutoencoderConfig:
+        return AutoencoderConfig(
+            modalities=tuple(tuple(m) for m in self.modalities),
+            hidden=self.hidden,
+            latent_dim=self.latent_dim,
+            dropout=self.dropout,
+            modality_dropout=self.modality_dropout,
+            align_temperature=self.align_temperature,
+        )
+
+    def profile(self) -> UserProfileConfig:
+        return UserProfileConfig(latent_dim=self.latent_dim, dim=self.dim, max_history=self.max_history, dropout=self.dropout)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["modalities"] = [list(m) for m in self.modalities]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        d = dict(d)
+        d["modalities"] = tuple((str(n), int(k)) for n, k in d["modalities"])
+        return cls(**d)
+
+
+def normalized_adjacency(users: torch.Tensor, posts: torch.Tensor, n_users: int, n_posts: int) -> torch.Tensor:
+    """Symmetric-normalised bipartite adjacency D^-1/2 A D^-1/2, sparse float32 (U+N, U+N)."""
+    n = n_users + n_posts
+    rows = torch.cat([users, posts + n_users])
+    cols = torch.cat([posts + n_users, users])
+    deg = torch.bincount(rows, minlength=n).float()
+    dinv = deg.clamp_min(1).pow(-0.5)
+    vals = dinv[rows] * dinv[cols]
+    return torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, (n, n), check_invariants=False).coalesce()
+
+
+def propagate(adj: torch.Tensor | None, user: torch.Tensor, post: torch.Tensor, layers: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """LightGCN: mean of E, AE, ..., A^k E. user (U, d), post (N, d) -> same shapes."""
+    if adj is None or layers <= 0:
+        return user, post
+    e = torch.cat([user, post])  # (U+N, d)
+    acc = e
+    for _ in range(layers):
+        e = torch.sparse.mm(adj, e)
+        acc = acc + e
+    acc = acc / (layers + 1)
+    return acc[: len(user)], acc[len(user) :]
+
+
+@dataclass
+class Batch:
+    users: torch.Tensor  # int64 (B,) user rows
+    posts: torch.Tensor  # int64 (B,) positive post rows
+    history: torch.Tensor  # int64 (B, L) post rows, -1 = padding, most recent last
+    negatives: torch.Tensor | None = None  # int64 (B,) for BPR
+
+
+class Recommender(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.autoencoder = MultimodalAutoencoder(cfg.autoencoder())
+        self.post_head = nn.Sequential(nn.Linear(cfg.latent_dim, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))
+        self.profile = UserProfile(cfg.profile())
+        self.ids = IdTables(cfg.n_users, cfg.n_posts, cfg.dim) if cfg.use_id else None
+        # Training-graph state (buffers: saved with the checkpoint, rebuilt by `set_graph`).
+        self.register_buffer("user_known", torch.zeros(cfg.n_users, dtype=torch.bool))
+        self.register_buffer("post_known", torch.zeros(cfg.n_posts, dtype=torch.bool))
+        self.register_buffer("log_q", torch.zeros(cfg.n_posts))
+        self.adj: torch.Tensor | None = None
+
+    # -- training graph -------------------------------------------------------------------
+    def set_graph(self, users: torch.Tensor, posts: torch.Tensor) -> None:
+        """Train edges (user rows, post rows), int64 (E,)."""
+        cfg = self.cfg
+        self.user_known.copy_(torch.bincount(users, minlength=cfg.n_users)[: cfg.n_users] > 0)
+        cnt = torch.bincount(posts, minlength=cfg.n_posts)[: cfg.n_posts].float()
+        self.post_known.copy_(cnt > 0)
+        self.log_q.copy_(torch.log((cnt + 1) / (cnt.sum() + cfg.n_posts)))
+        self.adj = normalized_adjacency(users, posts, cfg.n_users, cfg.n_posts) if cfg.graph_layers > 0 else None
+
+    def id_rows(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Propagated ID tables (user (U, d), post (N, d)), zero rows where unknown."""
+        if self.ids is None:
+            return None
+        u, p = self.ids.all_rows()
+        u, p = propagate(self.adj, u, p, self.cfg.graph_layers)
+        return u * self.user_known.unsqueeze(1), p * self.post_known.unsqueeze(1)
+
+    # -- towers -------------------------------------------------------------------------------
+    def post_latents(self, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.autoencoder(feats, present).latent
+
+    def content_vectors(self, latents: torch.Tensor) -> torch.Tensor:
+        """latents (N, Z) -> un-normalised content part (N, d)."""
+        return self.post_head(latents)
+
+    def user_content(self, hist_latents: torch.Tensor, hist_mask: torch.Tensor) -> torch.Tensor:
+        return self.profile(hist_latents, hist_mask)
+
+    # -- full forward for training ----------------------------------------------------------
+    def forward(self, batch: Batch, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Training forward = `losses` (so DistributedModelParallel / DDP wrap it)."""
+        return self.losses(batch, feats, present)
+
+    def plain_state_dict(self) -> dict[str, torch.Tensor]:
+        """State dict with the ID tables as plain (rows, d) tensors, also when they are sharded
+        (collective under DistributedModelParallel: call it on every rank)."""
+        sd = {k: v for k, v in self.state_dict().items() if not k.startswith("ids.")}
+        if self.ids is not None:
+            with torch.no_grad():
+                u, p = self.ids.all_rows()
+            sd["ids.ebc.embedding_bags.user.weight"] = u.detach().clone()
+            sd["ids.ebc.embedding_bags.post.weight"] = p.detach().clone()
+        return {k: v.detach().cpu().clone() for k, v in sd.items()}
+
+    def losses(self, batch: Batch, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """feats/present: every post of the training data (N rows). -> dict of loss terms + "loss"."""
+        cfg = self.cfg
+        ae_out = self.autoencoder(feats, present, decode=cfg.recon_weight > 0)
+        latents = ae_out.latent  # (N, Z)
+        content = self.content_vectors(latents)  # (N, d)
+        hist = batch.history
+        hmask = hist >= 0
+        hist_lat = latents[hist.clamp_min(0)] * hmask.unsqueeze(-1)  # (B, L, Z)
+        u_vec = self.user_content(hist_lat, hmask)  # (B, d)
+        p_content = content[batch.posts]  # (B, d)
+        p_vec = p_content
+        rows = self.id_rows()
+        neg_content = content[batch.negatives] if batch.negatives is not None else None
+        neg_vec = neg_content
+        if rows is not None:
+            u_tab, p_tab = rows
+            u_id = u_tab[batch.users]
+            bag, _ = id_bag(p_tab, hist)
+            drop_u = torch.rand(len(u_id), 1) < cfg.user_id_dropout if self.training else torch.zeros(len(u_id), 1, dtype=torch.bool)
+            u_vec = u_vec + torch.where(drop_u, bag, u_id)
+            keep_p = (torch.rand(len(batch.posts), 1) >= cfg.post_id_dropout).float() if self.training else 1.0
+            p_vec = p_content + p_tab[batch.posts] * keep_p
+            if batch.negatives is not None:
+                neg_vec = neg_content + p_tab[batch.negatives]
+        u = F.normalize(u_vec, dim=-1)
+        out = {"retrieval": self._retrieval(u, F.normalize(p_vec, dim=-1), batch, neg_vec)}
+        if cfg.content_weight > 0 and rows is not None:
+            out["content"] = self._retrieval(u, F.normalize(p_content, dim=-1), batch, neg_content)
+        if cfg.recon_weight > 0 or cfg.align_weight > 0:
+            idx = torch.unique(batch.posts)
+            sub = type(ae_out)(
+                latent=ae_out.latent[idx],
+                codes={k: v[idx] for k, v in ae_out.codes.items()},
+                recon={k: v[idx] for k, v in ae_out.recon.items()},
+                mask=ae_out.mask[idx],
+            )
+            ae = autoencoder_losses(self.autoencoder, sub, {k: v[idx] for k, v in feats.items()})
+            out["recon"], out["align"] = ae["recon"], ae["align"]
+        total = out["retrieval"]
+        total = total + cfg.content_weight * out.get("content", 0.0)
+        total = total + cfg.recon_weight * out.get("recon", 0.0) + cfg.align_weight * out.get("align", 0.0)
+        out["loss"] = total
+        return out
+
+    def _retrieval(self, u: torch.Tensor, p: torch.Tensor, batch: Batch, neg: torch.Tensor | None) -> torch.Tensor:
+        """u, p normalised (B, d)."""
+        cfg = self.cfg
+        t = cfg.temperature
+        if cfg.loss == "bpr":
+            assert neg is not None, "BPR needs negatives"
+            pos = (u * p).sum(1) / t
+            ng = (u * F.normalize(neg, dim=-1)).sum(1) / t
+            return F.softplus(ng - pos).mean()
+        logits = u @ p.T / t  # (B, B)
+        if cfg.logq:
+            logits = logits - self.log_q[batch.posts].unsqueeze(0)
+        same = batch.posts.unsqueeze(0) == batch.posts.unsqueeze(1)  # (B, B) duplicates of the positive
+        eye = torch.eye(len(u), dtype=torch.bool, device=u.device)
+        logits = logits.masked_fill(same & ~eye, -1e9)
+        return F.cross_entropy(logits, torch.arange(len(u), device=u.device))
+
+    # -- inference ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def export(self, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Everything serving needs without the graph: latents (N, Z), propagated ID tables."""
+        latents = self.post_latents(feats, present)
+        out = {"latents": latents}
+        rows = self.id_rows()
+        if rows is not None:
+            out["user_table"], out["post_table"] = rows
+        return out
+
+
+def post_vectors(model: Recommender, latents: torch.Tensor, id_rows: torch.Tensor | None) -> torch.Tensor:
+    """latents (N, Z), id_rows (N, d) or None (zero rows = no ID) -> normalised (N, d)."""
+    v = model.content_vectors(latents)
+    if id_rows is not None:
+        v = v + id_rows
+    return F.normalize(v, dim=-1)
+
+
+def user_vectors(
+    model: Recommender,
+    hist_latents: torch.Tensor,
+    hist_rows: torch.Tensor,
+    user_rows: torch.Tensor,
+    user_table: torch.Tensor | None,
+    post_table: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """hist_latents (B, L, Z); hist_rows int64 (B, L) row in `post_table`, -1 = padding or no ID
+    row, but the latent is still used where `hist_latents` is non-padding (mask passed via
+    hist_rows >= -1 convention: -2 = padding); user_rows int64 (B,) row in `user_table` or -1.
+    -> (normalised (B, d), has_profile bool (B,))."""
+    hmask = hist_rows > -2
+    v = model.user_content(hist_latents * hmask.unsqueeze(-1), hmask)
+    has = hmask.any(1)
+    if user_table is not None and post_table is not None:
+        known = user_rows >= 0
+        u_id = user_table[user_rows.clamp_min(0)] * known.unsqueeze(1)
+        bag, has_bag = id_bag(post_table, hist_rows)  # -2 and -1 both count as "no ID row"
+        v = v + torch.where(known.unsqueeze(1), u_id, bag)
+        has = has | known
+    return F.normalize(v, dim=-1), has

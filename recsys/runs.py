@@ -1,0 +1,290 @@
+"""A trained run directory, read back for evaluation, index builds and serving.
+
+    run_dir/
+      run.json      config, preset, dataset path + fingerprint, library versions, times, best epoch
+      model.pt      {"format", "config", "state_dict", "export", "meta"} (best epoch, written atomically)
+      metrics.json  valid-selected test figures
+      checkpoint.pt last epoch: model + optimizer + RNG (for --resume)
+
+    run = load_run(run_dir)
+    lat = run.post_latents(feats, present)              # {name: (N, Dm)}, {name: (N,)} -> (N, Z)
+    P = run.post_vectors(lat, post_ids)                  # (N, d), ID part where the post has a row
+    U = run.user_vectors(hist_lat, hist_post_ids, uids)  # (B, L, Z), (B, L) -1 pad, (B,) -> (B, d)
+    scores = U @ P.T
+
+`export` holds the tables serving needs without the training graph: the post ids / user ids that
+have an ID row and their final (graph-propagated) ID embeddings.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from recsys.dataset import Dataset
+from recsys.errors import ArtifactError
+from recsys.interactions import InteractionData
+from recsys.io import atomic_path, read_json, sha256_file
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "model.pt"
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+MODEL_FORMAT = "recsys-model/1"
+
+
+def _lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Positions of `query` in sorted-or-not `keys`; -1 where absent."""
+    if len(keys) == 0:
+        return np.full(len(query), -1, np.int64)
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    pos = np.clip(np.searchsorted(sk, query), 0, len(sk) - 1)
+    return np.where(sk[pos] == query, order[pos], -1).astype(np.int64)
+
+
+def train_histories(ds: Dataset, data: InteractionData, split: str = "train") -> list[np.ndarray]:
+    """Per user row: post rows of the user's `split` interactions, oldest first (by `ts`, then
+    file order). int64 arrays; duplicates keep their last occurrence."""
+    inter = ds.interactions_with_split().with_row_index("_row").filter(pl.col("split") == split)
+    inter = inter.sort(["user_id", "ts", "_row"], nulls_last=False)
+    users = data.user_index(inter["user_id"].to_numpy())
+    posts = data.post_index(inter["post_id"].to_numpy().astype(np.int64))
+    out: list[np.ndarray] = [np.zeros(0, np.int64) for _ in range(data.n_users)]
+    if len(users) == 0:
+        return out
+    bounds = np.flatnonzero(np.diff(users)) + 1
+    for seg_u, seg_p in zip(np.split(users, bounds), np.split(posts, bounds)):
+        # keep the last occurrence of repeated posts, in time order
+        _, last = np.unique(seg_p[::-1], return_index=True)
+        keep = np.sort(len(seg_p) - 1 - last)
+        out[int(seg_u[0])] = seg_p[keep].astype(np.int64)
+    return out
+
+
+def pad_histories(hists: list[np.ndarray], rows: np.ndarray, length: int) -> np.ndarray:
+    """Most recent `length` items of each selected history, right-aligned, -1 padded -> (B, L)."""
+    out = np.full((len(rows), length), -1, np.int64)
+    for b, r in enumerate(rows):
+        h = hists[int(r)][-length:]
+        if len(h):
+            out[b, length - len(h) :] = h
+    return out
+
+
+def aligned_features(ds_root: Path, post_ids: np.ndarray, modalities: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, dict]]:
+    """Feature store rows for `post_ids` -> (data {m: (N, D)}, present {m: (N,)}, meta {m: dict})."""
+    from recsys.features import load_features
+
+    store = load_features(ds_root)
+    names = sorted(store) if modalities is None else list(modalities)
+    missing = [m for m in names if m not in store]
+    if missing:
+        raise ArtifactError(f"{ds_root}: no feature store for modality(ies) {missing}; have {sorted(store)}")
+    data, present, meta = {}, {}, {}
+    for m in names:
+        data[m], present[m] = store[m].aligned(post_ids)
+        meta[m] = dict(store[m].meta)
+    return data, present, meta
+
+
+class VectorScorer:
+    """Precomputed user (U, d) and post (N, d) vectors; score = inner product."""
+
+    def __init__(self, name: str, users: torch.Tensor, posts: torch.Tensor) -> None:
+        self.name, self.users, self.posts = name, users, posts
+
+    def score(self, user_idx: np.ndarray) -> torch.Tensor:
+        idx = torch.as_tensor(np.asarray(user_idx, np.int64))
+        return self.users[idx] @ self.posts.T
+
+
+@dataclass
+class LoadedRun:
+    run_dir: Path
+    model: Any  # recsys.model.Recommender, eval mode
+    config: dict  # model config
+    fingerprint: str  # sha256[:16] of model.pt
+    dataset_fingerprint: str
+    encoders: dict[str, Any]  # modality -> encoder spec of the feature store it was trained on
+    post_table_ids: np.ndarray  # int64 (Np,) post ids with an ID row
+    post_table: torch.Tensor | None  # float32 (Np, d)
+    user_table_ids: np.ndarray  # int64 (Nu,)
+    user_table: torch.Tensor | None  # float32 (Nu, d)
+    run_info: dict = field(default_factory=dict)
+
+    @property
+    def modalities(self) -> dict[str, int]:
+        return {n: int(d) for n, d in self.model.cfg.modalities}
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.model.cfg.latent_dim)
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.cfg.dim)
+
+    @property
+    def max_history(self) -> int:
+        return int(self.model.cfg.max_history)
+
+    @torch.no_grad()
+    def post_latents(self, feats: dict[str, np.ndarray], present: dict[str, np.ndarray]) -> np.ndarray:
+        """feats {name: float32 (N, Dm)}, present {name: bool (N,)} -> float32 (N, Z). A modality
+        missing from the dicts counts as absent; unknown modality names are ignored."""
+        n = _rows(feats, present)
+        f, p = {}, {}
+        for m, dim in self.modalities.items():
+            if m in feats and feats[m] is not None:
+                x = np.asarray(feats[m], np.float32).reshape(n, -1)
+                if x.shape[1] != dim:
+                    raise ArtifactError(f"modality {m!r}: run expects dim {dim}, got {x.shape[1]} ({self.run_dir})")
+                f[m] = torch.from_numpy(x)
+                p[m] = torch.from_numpy(np.asarray(present.get(m, np.ones(n, bool)), bool).reshape(n))
+            else:
+                p[m] = torch.zeros(n, dtype=torch.bool)
+        return self.model.post_latents(f, p).numpy()
+
+    @torch.no_grad()
+    def post_vectors(self, latents: np.ndarray, post_ids: np.ndarray) -> np.ndarray:
+        """latents float32 (N, Z), post_ids int64 (N,) -> float32 (N, d), L2-normalised."""
+        from recsys.model import post_vectors
+
+        lat = torch.as_tensor(np.asarray(latents, np.float32))
+        rows = self._post_rows(np.asarray(post_ids, np.int64))
+        id_rows = None
+        if self.post_table is not None:
+            id_rows = self.post_table[torch.from_numpy(rows).clamp_min(0)] * torch.from_numpy(rows >= 0).unsqueeze(1)
+        return post_vectors(self.model, lat, id_rows).numpy()
+
+    @torch.no_grad()
+    def user_vectors(self, history_latents: np.ndarray, history_post_ids: np.ndarray, user_ids: np.ndarray, return_mask: bool = False):
+        """history_latents float32 (B, L, Z), history_post_ids int64 (B, L) (-1 = padding, most
+        recent last), user_ids int64 (B,) (unknown -> no ID part) -> float32 (B, d).
+        A user with neither history nor an ID row gets a zero vector (has_profile False; pass
+        return_mask=True to get (vectors, has_profile bool (B,)))."""
+        from recsys.model import user_vectors
+
+        hp = np.asarray(history_post_ids, np.int64)
+        if hp.ndim != 2:
+            raise ArtifactError(f"history_post_ids must be (B, L), got shape {hp.shape}")
+        rows = self._post_rows(hp.reshape(-1)).reshape(hp.shape)
+        rows = np.where(hp < 0, -2, rows)  # -2 padding, -1 post without an ID row
+        urows = _lookup(self.user_table_ids, np.asarray(user_ids, np.int64).reshape(-1))
+        v, has = user_vectors(
+            self.model,
+            torch.as_tensor(np.asarray(history_latents, np.float32)),
+            torch.from_numpy(rows),
+            torch.from_numpy(urows),
+            self.user_table,
+            self.post_table,
+        )
+        v = v * has.unsqueeze(1)
+        return (v.numpy(), has.numpy()) if return_mask else v.numpy()
+
+    def _post_rows(self, post_ids: np.ndarray) -> np.ndarray:
+        return _lookup(self.post_table_ids, post_ids)
+
+
+def _rows(feats: dict, present: dict) -> int:
+    for d in (feats, present):
+        for v in d.values():
+            if v is not None:
+                return len(v)
+    return 0
+
+
+def save_model(path: Path, model: Any, export: dict, meta: dict, state_dict: dict | None = None) -> None:
+    """model.pt: config + state dict + serving export, atomically."""
+    if state_dict is None:
+        state_dict = model.plain_state_dict()
+    blob = {
+        "format": MODEL_FORMAT,
+        "config": model.cfg.to_dict(),
+        "state_dict": state_dict,
+        "export": export,
+        "meta": meta,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
+
+
+def load_run(run_dir: Path) -> LoadedRun:
+    """Read `run_dir/model.pt` (+ run.json) into a CPU, eval-mode LoadedRun."""
+    from recsys.model import ModelConfig, Recommender
+
+    run_dir = Path(run_dir)
+    path = run_dir / MODEL_FILE
+    if not path.is_file():
+        raise ArtifactError(f"no trained model at {path} (train one with `recsys train --out {run_dir}`)")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt files
+        raise ArtifactError(f"{path} is not a readable model checkpoint: {e}") from e
+    if not isinstance(blob, dict) or blob.get("format") != MODEL_FORMAT:
+        raise ArtifactError(f"{path}: expected format {MODEL_FORMAT!r}, got {blob.get('format') if isinstance(blob, dict) else type(blob).__name__}")
+    cfg = ModelConfig.from_dict(blob["config"])
+    model = Recommender(cfg)
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except RuntimeError as e:
+        raise ArtifactError(f"{path}: state dict does not match its config: {e}") from e
+    model.eval()
+    ex, meta = blob["export"], blob["meta"]
+    info = read_json(run_dir / RUN_FILE) if (run_dir / RUN_FILE).is_file() else {}
+    return LoadedRun(
+        run_dir=run_dir,
+        model=model,
+        config=blob["config"],
+        fingerprint=sha256_file(path)[:16],
+        dataset_fingerprint=str(meta.get("dataset_fingerprint", "")),
+        encoders=dict(meta.get("encoders", {})),
+        post_table_ids=np.asarray(ex.get("post_ids", torch.zeros(0, dtype=torch.int64)), np.int64),
+        post_table=ex.get("post_table"),
+        user_table_ids=np.asarray(ex.get("user_ids", torch.zeros(0, dtype=torch.int64)), np.int64),
+        user_table=ex.get("user_table"),
+        run_info=info,
+    )
+
+
+def scorer_from_run(run: LoadedRun, ds: Dataset, data: InteractionData, name: str | None = None) -> VectorScorer:
+    """Score every user of `data` against every post, with histories = train interactions."""
+    feats, present, _ = aligned_features(ds.root, data.post_ids, [m for m in run.modalities if _has_store(ds.root, m)])
+    lat = run.post_latents(feats, present)  # (N, Z)
+    posts = run.post_vectors(lat, data.post_ids)  # (N, d)
+    hists = train_histories(ds, data)
+    users = []
+    for start in range(0, data.n_users, 4096):
+        rows = np.arange(start, min(start + 4096, data.n_users))
+        hp = pad_histories(hists, rows, run.max_history)  # (B, L) post rows
+        hl = lat[np.clip(hp, 0, None)] * (hp >= 0)[..., None]
+        hid = np.where(hp >= 0, data.post_ids[np.clip(hp, 0, None)], -1)
+        users.append(run.user_vectors(hl, hid, data.user_ids[rows]))
+    return VectorScorer(name or f"run:{run.run_dir.name}", torch.from_numpy(np.concatenate(users)), torch.from_numpy(posts))
+
+
+def _has_store(root: Path, m: str) -> bool:
+    from recsys.features import features_dir
+
+    return (features_dir(root) / f"{m}.npz").is_file()
+
+
+def load_scorer(run_dir: Path, ds: Dataset, data: InteractionData) -> VectorScorer:
+    """Scorer for `recsys evaluate --run`. ArtifactError if the run was trained on other data."""
+    run = load_run(run_dir)
+    fp = ds.fingerprint()
+    if run.dataset_fingerprint and run.dataset_fingerprint != fp:
+        raise ArtifactError(
+            f"run {run_dir} was trained on dataset fingerprint {run.dataset_fingerprint}, "
+            f"but {ds.root} has fingerprint {fp}; evaluate it on the data it was trained on"
+        )
+    return scorer_from_run(run, ds, data)

@@ -1,0 +1,168 @@
+"""Training end to end on a small handmade dataset (and TikTok when ../shared is there)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from recsys.dataset import load_dataset
+from recsys.errors import ArtifactError, ConfigError
+from recsys.interactions import build_interaction_data
+from recsys.runs import load_run, load_scorer, pad_histories, train_histories
+from tests.model_data import make_dataset
+from training.train import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("small") / "ds")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(small, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    return train(TrainConfig.preset("tiny", data=str(small), out=str(out), epochs=6))
+
+
+def test_run_dir_is_self_describing(tiny_run, small):
+    info = json.loads((tiny_run / "run.json").read_text())
+    assert info["dataset"]["fingerprint"] == load_dataset(small).fingerprint()
+    assert info["preset"] == "tiny" and info["status"] == "done"
+    assert {"torch", "torchrec", "numpy"} <= set(info["versions"])
+    assert 1 <= info["best_epoch"] <= 6 and info["end_time"] >= info["start_time"]
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert {"recall@20", "ndcg@20", "precision@20", "recall@10", "recall@50"} <= set(metrics["test"])
+
+
+def test_loss_goes_down_and_beats_chance(tiny_run):
+    hist = json.loads((tiny_run / "run.json").read_text())["history"]
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    # 240 posts in 12 topics: random ranking gives recall@20 ~ 20/240
+    assert metrics["valid"]["recall@20"] > 0.3
+
+
+def test_checkpoint_round_trip_gives_identical_vectors(tiny_run, small):
+    ds = load_dataset(small)
+    data = build_interaction_data(ds)
+    a, b = load_run(tiny_run), load_run(tiny_run)
+    assert a.fingerprint == b.fingerprint and a.dataset_fingerprint == ds.fingerprint()
+    assert a.modalities == {"audio": 12, "image": 24} and a.encoders == {"audio": "test-audio", "image": "test-image"}
+    from recsys.runs import aligned_features
+
+    feats, present, _ = aligned_features(small, data.post_ids)
+    la, lb = a.post_latents(feats, present), b.post_latents(feats, present)
+    assert la.shape == (data.n_posts, a.latent_dim) and la.dtype == np.float32
+    assert np.array_equal(la, lb)
+    pa, pb = a.post_vectors(la, data.post_ids), b.post_vectors(lb, data.post_ids)
+    assert pa.shape == (data.n_posts, a.dim) and np.array_equal(pa, pb)
+    # scores from the saved run reproduce the training-time valid figure
+    from recsys.evaluation import evaluate
+
+    res = evaluate(load_scorer(tiny_run, ds, data), data, "valid", ks=(20,))
+    info = json.loads((tiny_run / "run.json").read_text())
+    assert res["metrics"]["recall@20"] == pytest.approx(info["best_valid_recall20"], abs=1e-6)
+
+
+def test_cold_posts_and_unknown_users(tiny_run, small):
+    ds = load_dataset(small)
+    data = build_interaction_data(ds)
+    run = load_run(tiny_run)
+    cold = data.post_ids[np.asarray(data.train.sum(0)).ravel() == 0]
+    assert len(cold) and not np.isin(cold, run.post_table_ids).any()  # cold posts have no ID row
+    from recsys.runs import aligned_features
+
+    feats, present, _ = aligned_features(small, data.post_ids)
+    lat = run.post_latents(feats, present)
+    vec = run.post_vectors(lat, data.post_ids)
+    assert np.allclose(np.linalg.norm(vec, axis=1), 1, atol=1e-5)  # content-only vectors too
+    hists = train_histories(ds, data)
+    hp = pad_histories(hists, np.arange(3), run.max_history)
+    hl = lat[np.clip(hp, 0, None)] * (hp >= 0)[..., None]
+    hid = np.where(hp >= 0, data.post_ids[np.clip(hp, 0, None)], -1)
+    known = run.user_vectors(hl, hid, data.user_ids[:3])
+    unknown, has = run.user_vectors(hl, hid, np.full(3, -999), return_mask=True)
+    assert has.all() and not np.allclose(known, unknown)  # unknown users still get a profile
+    empty, has = run.user_vectors(np.zeros_like(hl), np.full_like(hid, -1), np.full(3, -999), return_mask=True)
+    assert not has.any() and np.array_equal(empty, np.zeros_like(empty))  # no history: reported
+
+
+def test_resume_continues_from_checkpoint(small, tmp_path):
+    out = tmp_path / "r"
+    cfg = TrainConfig.preset("tiny", data=str(small), out=str(out), epochs=2)
+    train(cfg)
+    first = json.loads((out / "run.json").read_text())["history"]
+    train(TrainConfig.preset("tiny", data=str(small), out=str(out), epochs=4, resume=True))
+    hist = json.loads((out / "run.json").read_text())["history"]
+    assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
+    assert hist[:2] == first  # the first two epochs are kept, not re-run
+    # an uninterrupted 4-epoch run gives the same epochs 3-4 (model, optimizer and RNG restored)
+    full = train(TrainConfig.preset("tiny", data=str(small), out=str(tmp_path / "full"), epochs=4))
+    hist_full = json.loads((full / "run.json").read_text())["history"]
+    assert [h["loss"] for h in hist_full] == pytest.approx([h["loss"] for h in hist], rel=1e-4)
+
+
+def test_refuses_to_overwrite_and_resume_without_checkpoint(tiny_run, small, tmp_path):
+    with pytest.raises(ArtifactError, match="already holds"):
+        train(TrainConfig.preset("tiny", data=str(small), out=str(tiny_run)))
+    with pytest.raises(ArtifactError, match="no checkpoint"):
+        train(TrainConfig.preset("tiny", data=str(small), out=str(tmp_path / "x"), resume=True))
+
+
+def test_fingerprint_mismatch_is_an_artifact_error(tiny_run, small, tmp_path):
+    other = make_dataset(tmp_path / "other", seed=1)
+    ds = load_dataset(other)
+    with pytest.raises(ArtifactError, match="fingerprint"):
+        load_scorer(tiny_run, ds, build_interaction_data(ds))
+
+
+def test_overrides_reach_the_model(small, tmp_path):
+    cfg = TrainConfig.preset("tiny", data=str(small), out=str(tmp_path / "o")).with_overrides(
+        ["modalities=image", "recon_weight=0", "align_weight=0", "use_id=false", "epochs=1", "loss=bpr"]
+    )
+    run = load_run(train(cfg))
+    assert run.modalities == {"image": 24} and run.post_table is None
+    assert run.config["recon_weight"] == 0 and run.config["loss"] == "bpr"
+    with pytest.raises(ConfigError, match="unknown config key"):
+        cfg.with_overrides(["nope=1"])
+    with pytest.raises(ConfigError, match="cannot parse"):
+        cfg.with_overrides(["epochs=many"])
+
+
+def test_distributed_two_processes_learn(small, tmp_path):
+    """torchrun with 2 gloo processes: ID tables sharded table-wise by DistributedModelParallel."""
+    out = tmp_path / "dist"
+    env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "training.cli", "--data", str(small), "--out", str(out), "--preset", "tiny", "--set", "epochs=4",
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads((out / "run.json").read_text())
+    assert info["world_size"] == 2
+    hist = info["history"]
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["valid"]["recall@20"] > 0.3
+    run = load_run(out)
+    assert run.post_table is not None and run.user_table is not None
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_tiktok_beats_most_popular_on_valid(tiktok, tmp_path):
+    out = train(TrainConfig.preset("default", data=str(tiktok), out=str(tmp_path / "tt")))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["valid"]["recall@20"] > 0.0597 * 1.1
+    assert metrics["test"]["recall@20"] > 0.0597

@@ -1,0 +1,35 @@
+import torch
+
+from recsys.user_profile import IdTables, UserProfile, UserProfileConfig, id_bag
+
+
+def test_profile_shapes_masking_and_empty_history():
+    torch.manual_seed(0)
+    prof = UserProfile(UserProfileConfig(latent_dim=8, dim=6, max_history=4, hidden=16, dropout=0.0)).eval()
+    hist = torch.randn(3, 4, 8)
+    mask = torch.tensor([[True] * 4, [False, False, True, True], [False] * 4])
+    out = prof(hist, mask)
+    assert out.shape == (3, 6) and out.dtype == torch.float32
+    assert torch.equal(out[2], torch.zeros(6))  # no history -> zero profile
+    hist2 = hist.clone()
+    hist2[1, :2] = 1e3  # padding content must not matter
+    assert torch.allclose(prof(hist2, mask)[1], out[1])
+
+
+def test_id_tables_all_rows_match_weights():
+    ids = IdTables(n_users=5, n_posts=7, dim=4)
+    ids.reset_parameters(std=1.0, seed=1)
+    u, p = ids.all_rows()
+    assert u.shape == (5, 4) and p.shape == (7, 4)
+    assert torch.allclose(u, ids.ebc.embedding_bags["user"].weight)
+    assert torch.allclose(p, ids.ebc.embedding_bags["post"].weight)
+    (u.sum() + p.sum()).backward()  # differentiable through the EBC
+    assert ids.ebc.embedding_bags["post"].weight.grad is not None
+
+
+def test_id_bag_means_valid_rows():
+    table = torch.arange(12, dtype=torch.float32).view(6, 2)
+    bag, has = id_bag(table, torch.tensor([[0, 2, -1], [-1, -1, -1], [-2, 5, 5]]))
+    assert torch.allclose(bag[0], (table[0] + table[2]) / 2)
+    assert torch.equal(bag[1], torch.zeros(2)) and not has[1] and has[0]
+    assert torch.allclose(bag[2], table[5])

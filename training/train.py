@@ -1,0 +1,475 @@
+"""Training loop for `recsys.model.Recommender`: `train(cfg) -> run_dir`.
+
+    from training.train import TrainConfig, train
+    run = train(TrainConfig.preset("tiny", data="data/tiny", out="runs/t0", model={"dim": 16}))
+
+One process by default; under `torchrun` (WORLD_SIZE > 1) the ID tables are sharded table-wise
+with torchrec DistributedModelParallel over gloo (CPU), the dense parts are data-parallel, and
+each rank trains on its slice of every batch. Validation Recall@20 after each epoch selects the
+best epoch (early stopping); `model.pt` holds the best model, `checkpoint.pt` the last epoch
+(model, optimizer, epoch, RNG) for `resume=True`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import platform
+import random
+import resource
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from recsys.dataset import load_dataset
+from recsys.errors import ArtifactError, ConfigError
+from recsys.interactions import build_interaction_data
+from recsys.io import atomic_path, read_json, write_json
+from recsys.model import Batch, ModelConfig, Recommender
+from recsys.runs import (
+    CHECKPOINT_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    RUN_FILE,
+    LoadedRun,
+    aligned_features,
+    load_run,
+    save_model,
+    scorer_from_run,
+    train_histories,
+)
+
+logger = logging.getLogger(__name__)
+
+MODEL_KEYS = {f.name for f in dataclasses.fields(ModelConfig)} - {"modalities", "n_users", "n_posts"}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = ""
+    out: str = ""
+    preset: str = "default"
+    seed: int = 0
+    epochs: int = 40
+    batch_size: int = 2048
+    lr: float = 3e-3
+    id_lr: float = 3e-3  # Adam lr of the ID tables (single process)
+    sparse_lr: float = 0.05  # fused Adagrad lr of the sharded ID tables (distributed)
+    weight_decay: float = 0.0
+    patience: int = 5  # epochs without a valid improvement before stopping
+    eval_every: int = 1
+    modalities: tuple[str, ...] | None = None  # None = every modality of the feature store
+    resume: bool = False
+    threads: int = 2
+    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides
+
+    @classmethod
+    def preset(cls, name: str, **kw: Any) -> "TrainConfig":
+        if name not in PRESETS:
+            raise ConfigError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
+        base = dict(PRESETS[name])
+        model = {**base.pop("model", {}), **kw.pop("model", {})}
+        return cls(preset=name, **{**base, **kw}, model=model)
+
+    def with_overrides(self, pairs: list[str]) -> "TrainConfig":
+        """Apply `key=value` strings (train keys or model keys)."""
+        top, model = {}, dict(self.model)
+        train_fields = {f.name: f for f in dataclasses.fields(self)}
+        model_fields = {f.name: f for f in dataclasses.fields(ModelConfig)}
+        for pair in pairs:
+            if "=" not in pair:
+                raise ConfigError(f"--set expects key=value, got {pair!r}")
+            k, v = pair.split("=", 1)
+            k = k.strip()
+            if k == "modalities":
+                top[k] = tuple(s for s in v.split(",") if s) or None
+            elif k in train_fields and k not in ("model", "data", "out"):
+                top[k] = _parse(v, train_fields[k].type, k)
+            elif k in MODEL_KEYS:
+                model[k] = _parse(v, model_fields[k].type, k)
+            else:
+                raise ConfigError(f"unknown config key {k!r}; train keys: {sorted(set(train_fields) - {'model'})}, model keys: {sorted(MODEL_KEYS)}")
+        return dataclasses.replace(self, **top, model=model)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": dict(
+        epochs=4, batch_size=64, lr=5e-3, id_lr=1e-2, patience=10, threads=1,
+        model=dict(hidden=32, latent_dim=16, dim=16, max_history=8, graph_layers=2, temperature=0.2),
+    ),
+    "default": dict(epochs=40, batch_size=2048, lr=3e-3, id_lr=3e-3, patience=5),
+}
+
+
+def _parse(v: str, typ: Any, key: str) -> Any:
+    t = str(typ)
+    try:
+        if "bool" in t:
+            if v.lower() in ("1", "true", "yes", "on"):
+                return True
+            if v.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(v)
+        if "int" in t and "float" not in t:
+            return int(v)
+        if "float" in t:
+            return float(v)
+    except ValueError as e:
+        raise ConfigError(f"{key}: cannot parse {v!r} as {t}") from e
+    return v
+
+
+# -- data ---------------------------------------------------------------------------------------
+@dataclass
+class TrainData:
+    feats: dict[str, torch.Tensor]  # (N, D_m) float32
+    present: dict[str, torch.Tensor]  # (N,) bool
+    users: np.ndarray  # int64 (E,) train edges, user rows
+    posts: np.ndarray  # int64 (E,) post rows
+    hist_full: np.ndarray  # int64 (U, Dmax), oldest first, -1 padded
+    meta: dict[str, dict]
+
+
+def prepare(ds, data, modalities: tuple[str, ...] | None) -> TrainData:
+    feats, present, meta = aligned_features(ds.root, data.post_ids, list(modalities) if modalities else None)
+    if not feats:
+        raise ConfigError(f"{ds.root}: no modality features to train on (run `recsys encode` first)")
+    hists = train_histories(ds, data)
+    dmax = max((len(h) for h in hists), default=1) or 1
+    hist_full = np.full((data.n_users, dmax), -1, np.int64)
+    users, posts = [], []
+    for u, h in enumerate(hists):
+        hist_full[u, : len(h)] = h
+        users.append(np.full(len(h), u, np.int64))
+        posts.append(h)
+    return TrainData(
+        feats={m: torch.from_numpy(x) for m, x in feats.items()},
+        present={m: torch.from_numpy(p) for m, p in present.items()},
+        users=np.concatenate(users) if users else np.zeros(0, np.int64),
+        posts=np.concatenate(posts) if posts else np.zeros(0, np.int64),
+        hist_full=hist_full,
+        meta=meta,
+    )
+
+
+def batch_history(hist_full: np.ndarray, users: np.ndarray, targets: np.ndarray, length: int) -> np.ndarray:
+    """Most recent `length` train items of each user except the target, right-aligned -> (B, L)."""
+    H = hist_full[users]  # (B, Dmax)
+    keep = (H >= 0) & (H != targets[:, None])
+    r = np.flip(np.cumsum(np.flip(keep, 1), 1), 1)  # 1 = most recent kept item
+    take = keep & (r <= length)
+    out = np.full((len(users), length), -1, np.int64)
+    b, j = np.nonzero(take)
+    out[b, length - r[b, j]] = H[b, j]
+    return out
+
+
+# -- distributed ----------------------------------------------------------------------------------
+def _world() -> tuple[int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def _wrap_distributed(model: Recommender, cfg: TrainConfig):
+    """Shard the ID tables table-wise (FUSED kernel = fbgemm CPU TBE with a fused Adagrad) and
+    wrap the rest with DDP. Returns (dmp_model, optimizer)."""
+    import torch.distributed as dist
+    from fbgemm_gpu.split_embedding_configs import EmbOptimType
+    from torchrec.distributed.embeddingbag import EmbeddingBagCollectionSharder
+    from torchrec.distributed.model_parallel import DistributedModelParallel
+    from torchrec.distributed.planner import EmbeddingShardingPlanner, ParameterConstraints, Topology
+    from torchrec.distributed.types import ShardingType
+    from torchrec.optim.keyed import CombinedOptimizer, KeyedOptimizerWrapper
+    from torchrec.optim.optimizers import in_backward_optimizer_filter
+
+    world = dist.get_world_size()
+    sharder = EmbeddingBagCollectionSharder(
+        fused_params={"optimizer": EmbOptimType.EXACT_ADAGRAD, "learning_rate": cfg.sparse_lr, "eps": 1e-8}
+    )
+    constraints = {t: ParameterConstraints(sharding_types=[ShardingType.TABLE_WISE.value], compute_kernels=["fused"]) for t in ("user", "post")}
+    planner = EmbeddingShardingPlanner(topology=Topology(world_size=world, compute_device="cpu"), constraints=constraints)
+    plan = planner.collective_plan(model, [sharder], dist.GroupMember.WORLD)
+    dmp = DistributedModelParallel(model, device=torch.device("cpu"), plan=plan, sharders=[sharder])
+    dense = KeyedOptimizerWrapper(
+        dict(in_backward_optimizer_filter(dmp.named_parameters())),
+        lambda params: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
+    )
+    return dmp, CombinedOptimizer([dmp.fused_optimizer, dense])
+
+
+# -- run bookkeeping --------------------------------------------------------------------------------
+def _versions() -> dict[str, str]:
+    import torchrec
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "torchrec": torchrec.__version__, "numpy": np.__version__}
+
+
+def _rng_state() -> dict:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(s: dict) -> None:
+    random.setstate(s["python"])
+    np.random.set_state(s["numpy"])
+    torch.set_rng_state(s["torch"])
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _evaluate(scorer, data, split: str, ks) -> dict:
+    from recsys.evaluation import evaluate
+
+    return evaluate(scorer, data, split, ks=ks)
+
+
+def _in_memory_run(model: Recommender, td: TrainData, data, out: Path, ds_fp: str) -> tuple[LoadedRun, dict]:
+    """Eval-mode LoadedRun of the current weights + the serving export (tables of known rows)."""
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        ex = model.export(td.feats, td.present)
+    model.train(was)
+    export: dict[str, torch.Tensor] = {}
+    if "post_table" in ex:
+        pk, uk = model.post_known.numpy(), model.user_known.numpy()
+        export = {
+            "post_ids": torch.from_numpy(data.post_ids[pk]),
+            "post_table": ex["post_table"][torch.from_numpy(pk)].contiguous(),
+            "user_ids": torch.from_numpy(data.user_ids[uk]),
+            "user_table": ex["user_table"][torch.from_numpy(uk)].contiguous(),
+        }
+    run = LoadedRun(
+        run_dir=out,
+        model=model,
+        config=model.cfg.to_dict(),
+        fingerprint="",
+        dataset_fingerprint=ds_fp,
+        encoders={},
+        post_table_ids=np.asarray(export["post_ids"]) if export else np.zeros(0, np.int64),
+        post_table=export.get("post_table"),
+        user_table_ids=np.asarray(export["user_ids"]) if export else np.zeros(0, np.int64),
+        user_table=export.get("user_table"),
+    )
+    return run, export
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train and return the run directory (see recsys.runs for its layout)."""
+    if not cfg.data or not cfg.out:
+        raise ConfigError("train needs `data` (dataset dir) and `out` (run dir)")
+    torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    rank, world = _world()
+    distributed = world > 1
+    if distributed:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("gloo")
+    main = rank == 0
+    if cfg.resume and not (out / CHECKPOINT_FILE).is_file():
+        raise ArtifactError(f"--resume: no checkpoint at {out / CHECKPOINT_FILE}")
+    if not cfg.resume and (out / MODEL_FILE).exists():
+        raise ArtifactError(f"{out} already holds a trained run; choose another --out or pass --resume")
+
+    t_start = time.time()
+    _seed(cfg.seed)
+    ds = load_dataset(Path(cfg.data))
+    data = build_interaction_data(ds)
+    ds_fp = ds.fingerprint()
+    td = prepare(ds, data, cfg.modalities)
+    mcfg = ModelConfig(
+        modalities=tuple((m, int(x.shape[1])) for m, x in td.feats.items()),
+        n_users=data.n_users,
+        n_posts=data.n_posts,
+        **cfg.model,
+    )
+    if mcfg.loss not in ("softmax", "bpr"):
+        raise ConfigError(f"loss must be 'softmax' or 'bpr', got {mcfg.loss!r}")
+    model = Recommender(mcfg)
+    for m, enc in model.autoencoder.encoders.items():
+        x = td.feats[m][td.present[m]]
+        enc.set_stats(x)
+    if model.ids is not None:
+        model.ids.reset_parameters(std=0.1, seed=cfg.seed)
+    model.set_graph(torch.from_numpy(td.users), torch.from_numpy(td.posts))
+    if len(td.users) == 0:
+        raise ConfigError(f"{ds.root}: no train interactions")
+
+    if distributed:
+        dmp, opt = _wrap_distributed(model, cfg)
+        step_model = dmp
+    else:
+        id_params = list(model.ids.parameters()) if model.ids is not None else []
+        ids_ = {id(p) for p in id_params}
+        dense = [p for p in model.parameters() if id(p) not in ids_]
+        groups = [{"params": dense, "lr": cfg.lr, "weight_decay": cfg.weight_decay}]
+        if id_params:
+            groups.append({"params": id_params, "lr": cfg.id_lr, "weight_decay": 0.0})
+        opt = torch.optim.Adam(groups)
+        step_model = model
+
+    state = {"epoch": 0, "best": -1.0, "best_epoch": 0, "bad": 0, "history": []}
+    if cfg.resume:
+        if distributed:
+            raise ConfigError("--resume is supported in single-process training only")
+        ck = torch.load(out / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        state = ck["state"]
+        _set_rng_state(ck["rng"])
+        logger.info("resumed %s at epoch %d (best valid recall@20 %.4f at epoch %d)", out, state["epoch"], state["best"], state["best_epoch"])
+    out.mkdir(parents=True, exist_ok=True)
+    run_info = {
+        "config": {**dataclasses.asdict(cfg), "modalities": list(cfg.modalities) if cfg.modalities else None},
+        "model_config": mcfg.to_dict(),
+        "preset": cfg.preset,
+        "dataset": {"path": str(Path(cfg.data).resolve()), "name": ds.name, "fingerprint": ds_fp},
+        "versions": _versions(),
+        "world_size": world,
+        "start_time": _now(),
+        "status": "running",
+    }
+    if cfg.resume and (out / RUN_FILE).is_file():
+        run_info["start_time"] = read_json(out / RUN_FILE).get("start_time", run_info["start_time"])
+    if main:
+        write_json(out / RUN_FILE, run_info)
+
+    meta = {"dataset_fingerprint": ds_fp, "encoders": {m: td.meta[m].get("encoder") for m in td.meta}, "feature_meta": td.meta}
+    E = len(td.users)
+    per_rank = cfg.batch_size // world if distributed else cfg.batch_size
+    steps = max(1, E // cfg.batch_size)
+    disable_bar = os.environ.get("TQDM_DISABLE", "0") not in ("", "0") or not main
+    from tqdm import tqdm
+
+    stopped = False
+    while state["epoch"] < cfg.epochs and not stopped:
+        epoch = state["epoch"] + 1
+        t0 = time.time()
+        step_model.train()
+        perm = np.random.permutation(E)
+        losses = []
+        for s in tqdm(range(steps), desc=f"epoch {epoch}", leave=False, disable=disable_bar):
+            idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
+            if distributed:
+                idx = idx[rank * per_rank : (rank + 1) * per_rank]
+            u, p = td.users[idx], td.posts[idx]
+            batch = Batch(
+                users=torch.from_numpy(u),
+                posts=torch.from_numpy(p),
+                history=torch.from_numpy(batch_history(td.hist_full, u, p, mcfg.max_history)),
+                negatives=torch.from_numpy(np.random.randint(0, data.n_posts, len(u))) if mcfg.loss == "bpr" else None,
+            )
+            terms = step_model(batch, td.feats, td.present)
+            opt.zero_grad()
+            terms["loss"].backward()
+            opt.step()
+            losses.append(float(terms["loss"].detach()))
+        state["epoch"] = epoch
+        loss = float(np.mean(losses))
+        line = f"epoch {epoch} | loss {loss:.4f}"
+        rec = {"epoch": epoch, "loss": loss, "terms": {k: float(v.detach()) for k, v in terms.items()}}
+        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+            run, export = _in_memory_run(model, td, data, out, ds_fp)
+            valid = _evaluate(scorer_from_run_td(run, td, data), data, "valid", (20,))["metrics"]["recall@20"]
+            if distributed:  # every rank must take the same branch (the export below is collective)
+                import torch.distributed as dist
+
+                box = [valid]
+                dist.broadcast_object_list(box, src=0)
+                valid = box[0]
+            rec["valid_recall@20"] = valid
+            line += f" | valid recall@20 {valid:.4f}"
+            if valid > state["best"]:
+                state.update(best=valid, best_epoch=epoch, bad=0)
+                sd = model.plain_state_dict()  # collective when the tables are sharded
+                if main:
+                    save_model(out / MODEL_FILE, model, export, meta, sd)
+            else:
+                state["bad"] += 1
+                stopped = state["bad"] >= cfg.patience
+        line += f" | {time.time() - t0:.0f} s"
+        state["history"].append(rec)
+        if main:
+            print(line, flush=True)
+            logger.debug("%s", rec)
+            with atomic_path(out / CHECKPOINT_FILE) as tmp:
+                torch.save(
+                    {"model": model.state_dict() if not distributed else {}, "optimizer": opt.state_dict() if not distributed else {}, "state": state, "rng": _rng_state()},
+                    tmp,
+                )
+
+    if distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+    metrics: dict[str, Any] = {}
+    if main:
+        best = load_run(out)
+        scorer = scorer_from_run(best, ds, data)
+        res = _evaluate(scorer, data, "test", (10, 20, 50))
+        vres = _evaluate(scorer, data, "valid", (10, 20, 50))
+        metrics = {
+            "selected_on": "valid recall@20",
+            "best_epoch": state["best_epoch"],
+            "valid": vres["metrics"],
+            "test": res["metrics"],
+            "test_buckets": res.get("buckets"),
+            "n_test_users": res.get("n_users"),
+        }
+        write_json(out / METRICS_FILE, metrics)
+        run_info.update(
+            end_time=_now(),
+            status="done",
+            best_epoch=state["best_epoch"],
+            best_valid_recall20=state["best"],
+            epochs_run=state["epoch"],
+            train_seconds=round(time.time() - t_start, 1),
+            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            history=state["history"],
+            model_fingerprint=best.fingerprint,
+        )
+        write_json(out / RUN_FILE, run_info)
+        t = res["metrics"]
+        print(
+            f"best epoch {state['best_epoch']} | valid recall@20 {state['best']:.4f} | test recall@20 {t['recall@20']:.4f} "
+            f"ndcg@20 {t['ndcg@20']:.4f} precision@20 {t['precision@20']:.4f}",
+            flush=True,
+        )
+    if distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return out
+
+
+def scorer_from_run_td(run: LoadedRun, td: TrainData, data):
+    """Like recsys.runs.scorer_from_run, from the in-memory features and histories."""
+    from recsys.runs import VectorScorer
+
+    feats = {m: x.numpy() for m, x in td.feats.items()}
+    present = {m: p.numpy() for m, p in td.present.items()}
+    lat = run.post_latents(feats, present)
+    posts = run.post_vectors(lat, data.post_ids)
+    L = run.max_history
+    users = []
+    for start in range(0, data.n_users, 4096):
+        rows = np.arange(start, min(start + 4096, data.n_users))
+        hp = batch_history(td.hist_full, rows, np.full(len(rows), -7, np.int64), L)
+        hl = lat[np.clip(hp, 0, None)] * (hp >= 0)[..., None]
+        hid = np.where(hp >= 0, data.post_ids[np.clip(hp, 0, None)], -1)
+        users.append(run.user_vectors(hl, hid, data.user_ids[rows]))
+    return VectorScorer("model", torch.from_numpy(np.concatenate(users)), torch.from_numpy(posts))
