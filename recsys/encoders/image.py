@@ -108,13 +108,19 @@ class EfficientNetLite0Encoder(_ImageEncoderBase):
         model.load_state_dict(state)  # strict: every key of the ImageNet checkpoint
         model = fold_batchnorm(model.eval())
         self.model = model.to(self.device, memory_format=torch.channels_last)
-        self.transform = v2.Compose([
-            v2.ToImage(),  # uint8 (3, H, W)
-            v2.Resize(LITE_RESIZE, antialias=True),  # shorter side -> 256
-            v2.CenterCrop(LITE_SIZE),  # (3, 224, 224)
+        self.resize_crop = v2.Compose([  # per PIL image: resize / crop run as PIL kernels (fast)
+            v2.Resize(LITE_RESIZE, antialias=True),  # shorter side -> 256, bilinear
+            v2.CenterCrop(LITE_SIZE),  # 224 x 224
+            v2.ToImage(),  # uint8 (3, 224, 224)
+        ])
+        self.normalize = v2.Compose([  # once per batch (B, 3, 224, 224): few large ops
             v2.ToDtype(torch.float32, scale=True),  # [0, 1]
             v2.Normalize(LITE_MEAN, LITE_STD),  # ~[-1, 1]
         ])
+
+    def transform(self, images: list[Image.Image]) -> torch.Tensor:
+        """B RGB images of any size -> float32 (B, 3, 224, 224) normalised."""
+        return self.normalize(torch.stack([self.resize_crop(im) for im in images]))
 
     @torch.inference_mode()
     def embed_pixels(self, x: torch.Tensor) -> torch.Tensor:
@@ -124,8 +130,7 @@ class EfficientNetLite0Encoder(_ImageEncoderBase):
         return fmap.mean(dim=(2, 3)).float().cpu()  # (B, 1280)
 
     def embed_images(self, images: list[Image.Image]) -> torch.Tensor:
-        x = torch.stack([self.transform(im) for im in images])  # (B, 3, 224, 224)
-        return self.embed_pixels(x)
+        return self.embed_pixels(self.transform(images))  # (B, 3, 224, 224) -> (B, 1280)
 
 
 def fold_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
