@@ -650,11 +650,15 @@ class ServingState:
         return feats, present
 
     def _get_encoders(self) -> dict:
+        """Encoders with the specs the run's feature store was built with (loaded once, lazily)."""
         if self._encoders is None:
-            from recsys.encoders import build_encoder
+            from recsys.encode import MODALITIES, build_encoders
 
-            specs = dict(getattr(self.model, "encoders", {}) or {})
-            self._encoders = {m: build_encoder(m, specs.get(m)) for m in getattr(self.model, "modalities", {})}
+            mods = [m for m in getattr(self.model, "modalities", {}) if m in MODALITIES]
+            if not mods:
+                raise BadInput(f"this model's modalities {sorted(self.model.modalities)} cannot be encoded from media; send `features`")
+            specs = {m: v for m, v in (getattr(self.model, "encoders", {}) or {}).items() if m in mods and v}
+            self._encoders = build_encoders(specs, mods)
         return self._encoders
 
     def delete_post(self, post_id: int) -> None:
