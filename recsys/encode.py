@@ -80,6 +80,15 @@ def encode_dataset(
         bad = [m for m in modalities if m not in MODALITIES]
         if bad:
             raise ConfigError(f"unknown modality(ies) {bad}; expected some of {list(MODALITIES)}")
+    if not force:  # never silently replace features this pipeline did not make (e.g. imported ones)
+        for m in modalities:
+            old = _load_existing(root, m)
+            if old is not None and old.meta.get("source") != "recsys.encode":
+                raise ConfigError(
+                    f"{features_dir(root) / (m + '.npz')} holds {m} features not made by `recsys encode` "
+                    f"(encoder {old.meta.get('encoder')!r}, source {old.meta.get('source')!r}); "
+                    f"pass force=True (--force) to replace them"
+                )
     device = device or default_device()
     report: dict[str, Any] = {"root": str(root), "n_posts": len(posts), "device": device, "modalities": {}}
     built: dict[str, Encoder] = {}

@@ -37,10 +37,15 @@ class HFTextEncoder:
         self.name = "all-MiniLM-L6-v2" if spec.kind == "minilm" else Path(folder).name
         self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         model = AutoModel.from_pretrained(folder, local_files_only=True)
+        if getattr(model.config, "is_encoder_decoder", False):  # T5-style: encoder stack only
+            model = model.get_encoder()
+        elif hasattr(model, "text_model"):  # CLIP-style dual encoder: its text tower
+            model = model.text_model
         self.model = model.eval().to(self.device)
-        self.dim = int(model.config.hidden_size)
+        cfg = model.config
+        self.dim = int(getattr(cfg, "hidden_size", None) or getattr(cfg, "d_model"))
         self.max_length = int(spec.option("max_length") or _st_max_length(Path(folder)) or DEFAULT_MAX_LENGTH)
-        self.max_length = min(self.max_length, int(getattr(model.config, "max_position_embeddings", 512) or 512))
+        self.max_length = min(self.max_length, int(getattr(cfg, "max_position_embeddings", 512) or 512))
 
     @torch.inference_mode()
     def embed(self, texts: list[str]) -> torch.Tensor:
@@ -48,7 +53,8 @@ class HFTextEncoder:
         batch = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         ).to(self.device)
-        hidden = self.model(**batch).last_hidden_state  # (B, T, D)
+        inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        hidden = self.model(**inputs).last_hidden_state  # (B, T, D)
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, D)
         return torch.nn.functional.normalize(pooled.float(), dim=-1).cpu()

@@ -139,3 +139,18 @@ def test_cli_video_frames_flag(tmp_path: Path, capsys):
     assert list(report["modalities"]) == ["video"]
     assert report["modalities"]["video"]["encoder"] == "efficientnet-lite0,frames=2"
     assert _counts(report, "video") == (2, 0, 3, 1)
+
+
+def test_imported_features_are_not_replaced_without_force(tmp_path: Path, encoders):
+    from recsys.errors import ConfigError
+    from recsys.features import ModalityFeatures, save_modality
+
+    root = make_dataset(tmp_path / "ds")
+    ids = np.arange(1, 7)
+    save_modality(root, ModalityFeatures("text", ids, np.ones((6, 8), np.float32), np.ones(6, bool), np.array([""] * 6),
+                                         {"encoder": "precomputed", "source": "text_feat.npy"}))
+    with pytest.raises(ConfigError, match="not made by `recsys encode`.*--force"):
+        encode_dataset(root, modalities=["text"], encoders=encoders, progress=False)
+    assert load_modality(root, "text").dim == 8  # untouched
+    r = encode_dataset(root, modalities=["text"], encoders=encoders, progress=False, force=True)
+    assert _counts(r, "text") == (4, 0, 2, 0) and load_modality(root, "text").dim == 384
