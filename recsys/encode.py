@@ -5,7 +5,9 @@
 
 Per post and modality a content hash = sha256(encoder fingerprint + text / file bytes). A row of
 the existing store whose hash is unchanged is reused; new or changed posts are encoded; rows of
-posts no longer in posts.parquet are dropped. Each modality is written atomically.
+posts no longer in posts.parquet are dropped. Each modality is written atomically; while a long
+run encodes, the rows done so far are checkpointed to `features/<m>.npz.partial`, so an
+interrupted run resumes where it stopped.
 
 content_hash values:
     ""                 the post has no content for the modality (null / blank text, null path)
@@ -18,6 +20,7 @@ content_hash values:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import time
@@ -30,7 +33,7 @@ from recsys.dataset import load_dataset
 from recsys.encoders.base import MODALITIES, Encoder, EncoderSpec, build_encoder, default_device, parse_spec
 from recsys.errors import ArtifactError, ConfigError
 from recsys.features import ModalityFeatures, features_dir, load_modality, save_modality
-from recsys.io import sha256_file
+from recsys.io import sha256_file, write_npz
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ def encode_dataset(
     progress: bool = True,
     device: str | None = None,
     force: bool = False,
+    checkpoint_every_s: float | None = 60.0,
 ) -> dict[str, Any]:
     """Encode the posts of the dataset at `root` into `root/features/<modality>.npz`.
 
@@ -60,10 +64,15 @@ def encode_dataset(
             max(1, batch_size // frames); a dict sets each modality. Default {text 64, image 32, video 4}.
         progress: tqdm bars (also off when TQDM_DISABLE=1).
         device: "cpu" / "cuda"; default CUDA when available.
-        force: re-encode every post (ignore the existing store).
+        force: re-encode every post (ignore the existing store and any checkpoint).
+        checkpoint_every_s: while encoding, write the rows done so far to
+            `features/<modality>.npz.partial` this often (None: never); an interrupted run's
+            checkpoint is reused by the next one (counted in "reused" and "resumed") and removed
+            once the modality is saved.
     Returns a report: {"root", "n_posts", "device", "seconds", "modalities": {m: {"encoder",
-        "fingerprint", "dim", "encoded", "reused", "absent", "failed", "seconds", "encode_seconds",
-        "posts_per_s", "path"}}}.
+        "fingerprint", "dim", "encoded", "reused", "resumed", "absent", "failed", "seconds",
+        "encode_seconds", "posts_per_s", "path"}}}. posts_per_s counts the posts sent to the
+        encoder over the time spent in it (decode + forward; excludes hashing and model loading).
     """
     t_all = time.perf_counter()
     root = Path(root)
@@ -97,7 +106,7 @@ def encode_dataset(
         values = posts[COLUMN[m]].to_list()
         report["modalities"][m] = _encode_modality(
             root, m, post_ids, values, encoders.get(m), _batch(batch_size, m, encoders.get(m)),
-            progress, device, force, built,
+            progress, device, force, built, checkpoint_every_s,
         )
     report["seconds"] = round(time.perf_counter() - t_all, 3)
     return report
@@ -114,6 +123,7 @@ def _encode_modality(
     device: str,
     force: bool,
     built: dict[str, Encoder],
+    checkpoint_every_s: float | None,
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     encoder: Encoder | None = enc_arg if _is_encoder(enc_arg) else None
@@ -138,15 +148,19 @@ def _encode_modality(
             inputs[i] = path
             hashes[i] = _sha(fp, sha256_file(path).encode()) if path.is_file() else "!:missing file"
 
-    # 2. reuse rows of the existing store whose hash is unchanged
+    # 2. reuse rows of the existing store (and of an interrupted run's checkpoint) whose hash is unchanged
+    partial_path = _partial_path(root, m)
+    if force:
+        partial_path.unlink(missing_ok=True)
     old = None if force else _load_existing(root, m)
-    old_rows: dict[int, int] = {}
-    if old is not None:
-        if old.meta.get("fingerprint") != fp:
-            logger.info("%s: encoder changed (%s -> %s); re-encoding every post", m, old.meta.get("fingerprint"), fp)
-        else:
-            old_rows = {int(p): r for r, p in enumerate(old.post_ids)}
-    reuse = np.full(N, -1, dtype=np.int64)  # row in the old store
+    if old is not None and old.meta.get("fingerprint") != fp:
+        logger.info("%s: encoder changed (%s -> %s); re-encoding every post", m, old.meta.get("fingerprint"), fp)
+        old = None
+    partial = None if force else _load_partial(partial_path, m, fp)
+    sources = [src for src in (old, partial) if src is not None]
+    lookups = [{int(p): r for r, p in enumerate(src.post_ids)} for src in sources]
+    reuse_src = np.full(N, -1, dtype=np.int64)  # index into sources
+    reuse_row = np.full(N, -1, dtype=np.int64)  # row in that source
     todo: list[int] = []
     n_absent = n_failed = n_missing = 0
     for i, h in enumerate(hashes):
@@ -159,35 +173,38 @@ def _encode_modality(
             if n_missing <= MAX_WARNINGS:
                 logger.warning("%s post %d: %s (%s); marked absent", m, post_ids[i], h[2:], inputs[i])
             continue
-        r = old_rows.get(int(post_ids[i]), -1)
-        if r >= 0:
-            old_h = str(old.content_hash[r])
-            if old_h == h and old.present[r]:
-                reuse[i] = r
+        for k, (src, lookup) in enumerate(zip(sources, lookups)):
+            r = lookup.get(int(post_ids[i]), -1)
+            if r < 0:
                 continue
+            old_h = str(src.content_hash[r])
+            if old_h == h and src.present[r]:
+                reuse_src[i], reuse_row[i] = k, r
+                break
             if old_h.startswith(f"!{h}:"):  # known undecodable file, unchanged
                 hashes[i] = old_h
                 n_failed += 1
-                continue
-        todo.append(i)
-
+                break
+        else:
+            todo.append(i)
     if n_missing > MAX_WARNINGS:
         logger.warning("%s: %d media files missing in all (first %d listed above)", m, n_missing, MAX_WARNINGS)
 
-    # 3. encode the rest in batches
+    # 3. encode the rest in batches; checkpoint progress so an interrupted run resumes
     if todo and encoder is None:
         encoder = _build(m, spec, device, built)
-    dim = _dim(m, spec, encoder, old if (reuse >= 0).any() else None, device, built)
+    dim = _dim(m, spec, encoder, sources[0] if sources else None, device, built)
     data = np.zeros((N, dim), np.float32)
     present = np.zeros(N, bool)
-    if (reuse >= 0).any():
-        have = reuse >= 0
-        data[have] = old.data[reuse[have]]
+    for k, src in enumerate(sources):
+        have = reuse_src == k
+        data[have] = src.data[reuse_row[have]]
         present[have] = True
     if m == "text":  # similar lengths per batch -> less padding
         todo.sort(key=lambda i: len(inputs[i]))
     n_encoded = 0
-    t_enc = time.perf_counter()
+    done: list[int] = []  # rows encoded (or failed) in this run, for checkpoints
+    t_enc = last_ckpt = time.perf_counter()
     bar = _tqdm(total=len(todo), desc=f"encode {m}", unit="post", disable=not progress)
     for s in range(0, len(todo), batch_size):
         idx = todo[s : s + batch_size]
@@ -206,21 +223,28 @@ def _encode_modality(
             else:
                 hashes[i] = f"!{hashes[i]}:{_reason(out.errors[j])}"
                 n_failed += 1
+        done.extend(idx)
         bar.update(len(idx))
+        if checkpoint_every_s is not None and time.perf_counter() - last_ckpt >= checkpoint_every_s and s + batch_size < len(todo):
+            rows = np.array(sorted(done), dtype=np.int64)
+            _save_partial(partial_path, m, fp, post_ids[rows], data[rows], present[rows], hashes[rows].astype(str))
+            last_ckpt = time.perf_counter()
     bar.close()
     enc_s = time.perf_counter() - t_enc
 
     meta = {
         "encoder": str(spec),
         "fingerprint": fp,
-        "name": encoder.name if encoder is not None else (old.meta.get("name") if old is not None else str(spec)),
+        "name": encoder.name if encoder is not None else (sources[0].meta.get("name", str(spec)) if sources else str(spec)),
         "source": "recsys.encode",
         "n_present": int(present.sum()),
         "n_failed": int(n_failed),
     }
     feats = ModalityFeatures(m, post_ids, data, present, hashes.astype(str), meta)
     path = save_modality(root, feats)
-    n_reused = int((reuse >= 0).sum())
+    partial_path.unlink(missing_ok=True)
+    n_reused = int((reuse_src >= 0).sum())
+    n_resumed = int((reuse_src == len(sources) - 1).sum()) if partial is not None else 0  # partial is last
     secs = time.perf_counter() - t0
     summary = {
         "encoder": str(spec),
@@ -228,6 +252,7 @@ def _encode_modality(
         "dim": dim,
         "encoded": n_encoded,
         "reused": n_reused,
+        "resumed": n_resumed,
         "absent": n_absent,
         "failed": n_failed,
         "seconds": round(secs, 3),
@@ -346,6 +371,31 @@ def _load_existing(root: Path, m: str) -> ModalityFeatures | None:
     except ArtifactError as e:
         logger.warning("%s: existing feature store unreadable (%s); re-encoding every post", m, e)
         return None
+
+
+def _partial_path(root: Path, m: str) -> Path:
+    return features_dir(root) / f"{m}.npz.partial"  # not *.npz: never listed as a modality
+
+
+def _save_partial(path: Path, m: str, fp: str, post_ids, data, present, hashes) -> None:
+    write_npz(path, post_id=post_ids, data=data, present=present, content_hash=hashes,
+              meta_json=np.array(json.dumps({"modality": m, "fingerprint": fp, "partial": True})))
+
+
+def _load_partial(path: Path, m: str, fp: str) -> ModalityFeatures | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta_json"]))
+            if meta.get("fingerprint") != fp:
+                return None
+            feats = ModalityFeatures(m, z["post_id"], z["data"], z["present"], z["content_hash"], meta)
+    except (KeyError, ValueError, OSError) as e:
+        logger.warning("%s: ignoring unreadable checkpoint %s (%s)", m, path, e)
+        return None
+    logger.info("%s: resuming from checkpoint %s (%d posts done)", m, path, len(feats.post_ids))
+    return feats
 
 
 def _sha(fingerprint: str, content: bytes) -> str:

@@ -32,7 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=None, help="frames sampled per video (default 8)")
     p.add_argument("--batch-size", type=int, default=None, help="posts per forward pass (videos: this // frames)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--force", action="store_true", help="re-encode every post, ignoring the existing store")
+    p.add_argument("--force", action="store_true",
+                   help="re-encode every post, ignoring the existing store; also replaces imported feature stores")
+    p.add_argument("--checkpoint-every", type=float, default=60.0, metavar="SECONDS",
+                   help="checkpoint progress this often so an interrupted run resumes (default 60; 0 = every batch)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -71,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     report = encode_dataset(
         args.data, modalities=modalities, encoders=encoders, batch_size=batch_size,
         progress=not args.no_progress, device=args.device, force=args.force,
+        checkpoint_every_s=args.checkpoint_every,
     )
     if args.json:
         print(json.dumps(report, indent=2))
@@ -80,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         print("  nothing to encode: no post has text, image or video content")
     for m, r in report["modalities"].items():
         speed = f", {r['posts_per_s']:.1f} posts/s" if r["posts_per_s"] else ""
+        speed += f", {r['resumed']:,} resumed from a checkpoint" if r.get("resumed") else ""
         print(
             f"  {m:<5} {r['dim']:>5}-d  {r['encoded']:>6,} encoded  {r['reused']:>6,} reused  "
             f"{r['absent']:>6,} absent  {r['failed']:>4,} failed  {r['seconds']:7.1f} s{speed}   [{r['encoder']}]"

@@ -154,3 +154,32 @@ def test_imported_features_are_not_replaced_without_force(tmp_path: Path, encode
     assert load_modality(root, "text").dim == 8  # untouched
     r = encode_dataset(root, modalities=["text"], encoders=encoders, progress=False, force=True)
     assert _counts(r, "text") == (4, 0, 2, 0) and load_modality(root, "text").dim == 384
+
+
+class _CrashAfter:
+    """The real text encoder, interrupted after `n` batches (as a Ctrl-C or a killed job would)."""
+
+    def __init__(self, enc, n: int):
+        self.enc, self.n = enc, n
+        self.spec, self.fingerprint, self.dim, self.name = enc.spec, enc.fingerprint, enc.dim, enc.name
+
+    def encode_texts(self, texts):
+        if self.n == 0:
+            raise KeyboardInterrupt
+        self.n -= 1
+        return self.enc.encode_texts(texts)
+
+
+def test_interrupted_run_resumes_from_checkpoint(tmp_path: Path, text_encoder):
+    root = make_dataset(tmp_path / "ds")
+    with pytest.raises(KeyboardInterrupt):
+        encode_dataset(root, modalities=["text"], encoders={"text": _CrashAfter(text_encoder, 2)},
+                       batch_size=1, progress=False, checkpoint_every_s=0)
+    assert (root / "features" / "text.npz.partial").is_file()
+    assert load_features(root) == {}  # nothing half-written where readers look
+    r = encode_dataset(root, modalities=["text"], encoders={"text": text_encoder}, progress=False)
+    assert _counts(r, "text") == (2, 2, 2, 0) and r["modalities"]["text"]["resumed"] == 2
+    assert not (root / "features" / "text.npz.partial").exists()
+    t = load_modality(root, "text")
+    assert t.present.tolist() == [True, True, True, False, True, False]
+    np.testing.assert_allclose(t.data[:3], text_encoder.encode_texts(TEXTS[:3]).data, atol=1e-5)
