@@ -39,7 +39,7 @@ DEFAULT_SPECS = {"text": "minilm", "image": "efficientnet-lite0", "video": "effi
 DEFAULT_FRAMES = 8
 
 # Bump when the preprocessing or pooling code changes what an encoder outputs for the same weights.
-PREPROCESS_VERSION = {"text": "1", "image": "3", "video": "3"}
+PREPROCESS_VERSION = {"text": "1", "image": "3", "video": "4"}
 
 TEXT_KINDS = ("minilm", "hf")
 IMAGE_KINDS = ("efficientnet-lite0", "hf-vision")

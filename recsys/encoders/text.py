@@ -36,6 +36,8 @@ class HFTextEncoder:
         folder = spec.weights_dir()
         self.name = "all-MiniLM-L6-v2" if spec.kind == "minilm" else Path(folder).name
         self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        if self.tokenizer.pad_token is None:  # decoder-style tokenizers: any token works under the mask
+            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         model = AutoModel.from_pretrained(folder, local_files_only=True)
         if getattr(model.config, "is_encoder_decoder", False):  # T5-style: encoder stack only
             model = model.get_encoder()

@@ -4,7 +4,8 @@
     per-frame features f: (T, D) from the image encoder (EfficientNet-Lite0: D = 1280)
     video vector = concat(mean_t f_t, mean_t |f_{t+1} - f_t|)  -> (2 D,)  (2560 for Lite0)
 
-The second half is a motion signal: zero for a still video. A video with one decodable frame has
+The second half is a motion signal: zero for a still video. Frames are turned upright using the
+display-matrix rotation (phone videos). A video with one decodable frame has
 zero motion. A file that cannot be opened or yields no frame comes back absent with the reason.
 Short clips are decoded sequentially (stopping after the last sampled frame); long ones seek.
 """
@@ -59,7 +60,7 @@ def sample_frames(path: Path, n: int, seek_above_s: float = SEEK_ABOVE_S) -> lis
                 if not all_frames:
                     raise DecodeError("no decodable frame")
                 idx = [min(len(all_frames) - 1, int((i + 0.5) * len(all_frames) / n)) for i in range(n)]
-                frames = [all_frames[i].to_image() for i in idx]
+                frames = [_to_image(all_frames[i]) for i in idx]
     except DecodeError:
         raise
     except Exception as e:  # av.error.*, OSError, ValueError...
@@ -68,6 +69,13 @@ def sample_frames(path: Path, n: int, seek_above_s: float = SEEK_ABOVE_S) -> lis
     if not frames:
         raise DecodeError("no decodable frame")
     return frames
+
+
+def _to_image(frame) -> Image.Image:
+    """RGB PIL image as displayed: the stream's display-matrix rotation (phone videos) applied."""
+    img = frame.to_image()
+    rotation = getattr(frame, "rotation", 0) or 0  # degrees counter-clockwise, like PIL's rotate
+    return img.rotate(rotation, expand=True) if rotation % 360 else img
 
 
 def _by_decoding(container, stream, targets: list[float]) -> list[Image.Image]:
@@ -79,13 +87,13 @@ def _by_decoding(container, stream, targets: list[float]) -> list[Image.Image]:
     for frame in container.decode(stream):
         t = frame.time
         while prev is not None and t is not None and len(out) < n and t > targets[len(out)]:
-            prev_img = prev_img if prev_img is not None else prev.to_image()
+            prev_img = prev_img if prev_img is not None else _to_image(prev)
             out.append(prev_img)
         if len(out) == n:
             break
         prev, prev_img = frame, None
     while prev is not None and len(out) < n:  # targets at or past the last frame
-        prev_img = prev_img if prev_img is not None else prev.to_image()
+        prev_img = prev_img if prev_img is not None else _to_image(prev)
         out.append(prev_img)
     return out
 
@@ -103,7 +111,7 @@ def _by_seeking(container, stream, targets: list[float]) -> list[Image.Image]:
             if frame.time is not None and frame.time >= target:
                 break
         if chosen is not None:
-            out.append(chosen.to_image())
+            out.append(_to_image(chosen))
         elif out:
             out.append(out[-1])
     return out

@@ -44,3 +44,29 @@ def test_encode_videos_shapes_motion_and_corrupt(video_encoder, tmp_path: Path, 
     assert motion_moving > 1.0 and motion_still < 1e-3  # identical frames -> no motion
     again = video_encoder.encode_videos([moving]).data[0]
     assert np.array_equal(again, out.data[0])
+
+
+def test_display_rotation_is_applied(tmp_path: Path):
+    """Phone videos store upright-ness in a display matrix; sampled frames come back upright."""
+    import av
+
+    from tests.unit.encoders.conftest import draw_image
+
+    im = draw_image("square", "red", (96, 64), shift=20)
+    path = tmp_path / "rot.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=12)
+        s.width, s.height, s.pix_fmt = 96, 64, "yuv420p"
+        s.options = {"qp": "0"}
+        s.set_display_rotation(90)
+        for _ in range(4):
+            for pkt in s.encode(av.VideoFrame.from_image(im)):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    frame = sample_frames(path, 1)[0]
+    upright = im.rotate(90, expand=True)
+    assert frame.size == (64, 96)
+    err = np.abs(np.asarray(frame, float) - np.asarray(upright, float)).mean()
+    wrong = np.abs(np.asarray(frame, float) - np.asarray(im.rotate(-90, expand=True), float)).mean()
+    assert err < 5.0 and err < wrong / 3
