@@ -108,6 +108,8 @@ class Prepared:
     cutoff_us: int
     author_cap: int | None
     fallback_reason: str | None = None
+    delta: Delta = field(default_factory=Delta)  # the delta snapshot this request sees
+    n_direct: int = 0  # rows excluded by id (seen, exclude_post_ids): likely to rank high
 
 
 class Stats:
@@ -195,17 +197,17 @@ class ServingState:
             return True
         return self.delta.find(pid) >= 0
 
-    def known_mask(self, post_ids: np.ndarray) -> np.ndarray:
+    def known_mask(self, post_ids: np.ndarray, delta: Delta | None = None) -> np.ndarray:
         """True for ids that exist in the bundle (deleted ones too: still valid history) or delta."""
-        return (self.rows_of(post_ids) >= 0) | np.isin(post_ids, self.delta.ids)
+        return (self.rows_of(post_ids) >= 0) | np.isin(post_ids, (delta or self.delta).ids)
 
-    def latents_of(self, post_ids: np.ndarray) -> np.ndarray:
+    def latents_of(self, post_ids: np.ndarray, delta: Delta | None = None) -> np.ndarray:
         """float32 (n, Z) latents for post ids (bundle or delta; zeros when unknown)."""
         out = np.zeros((len(post_ids), self.bundle.latents.shape[1]), np.float32)
         rows = self.rows_of(post_ids)
         ok = rows >= 0
         out[ok] = self.bundle.latents[rows[ok]]
-        delta = self.delta
+        delta = delta or self.delta
         if (~ok).any() and delta.n:
             for i in np.flatnonzero(~ok):
                 j = delta.find(int(post_ids[i]))
@@ -242,9 +244,10 @@ class ServingState:
             raise BadInput(f"`history` must have at most {s.history_max} post ids, got {len(req.history)}")
         if len(f.exclude_post_ids) > s.exclude_max or len(f.exclude_authors) > s.exclude_max:
             raise BadInput(f"`exclude_post_ids` / `exclude_authors` must have at most {s.exclude_max} ids")
+        delta, tomb = self.delta, self.tomb_rows  # one consistent snapshot per request
         req_hist = _ids(req.history, "history")
         if len(req_hist):
-            unknown = req_hist[~self.known_mask(req_hist)]
+            unknown = req_hist[~self.known_mask(req_hist, delta)]
             if len(unknown):
                 raise BadInput(
                     f"`history` must list known post ids; {len(unknown)} unknown, e.g. {unknown[:5].tolist()}"
@@ -256,14 +259,17 @@ class ServingState:
         hist = hist[-self.max_history :]
         # exclusions -> bundle rows (+ ids for the delta)
         excl_ids = set()
-        parts = [self.tomb_rows]
+        parts = [tomb]
+        n_direct = 0
         if f.exclude_seen and len(seen):
             parts.append(self.rows_of(seen))
             excl_ids.update(seen.tolist())
+            n_direct += len(seen)
         if f.exclude_post_ids:
             ex = _ids(f.exclude_post_ids, "exclude_post_ids")
             parts.append(self.rows_of(ex))
             excl_ids.update(ex.tolist())
+            n_direct += len(ex)
         excl_authors = set(f.exclude_authors)
         if excl_authors:
             parts.append(self.rows_of_authors(np.asarray(sorted(excl_authors), np.int64)))
@@ -279,7 +285,7 @@ class ServingState:
         return Prepared(
             k=k, user_id=req.user_id, user_known=known, hist=hist, query=None, excl_rows=excl_rows,
             excl_ids=excl_ids, excl_authors=excl_authors, cutoff_row=cutoff_row, cutoff_us=cutoff_us,
-            author_cap=f.author_cap, fallback_reason=reason,
+            author_cap=f.author_cap, fallback_reason=reason, delta=delta, n_direct=n_direct,
         )
 
     def profiles(self, preps: list[Prepared], cacheable: list[bool]) -> None:
@@ -301,7 +307,7 @@ class ServingState:
             return
         L = self.max_history
         hist_ids = pad_histories([p.hist for p, _ in todo], L)  # (B, L) -1 padded
-        hist_lat = self.latents_of(hist_ids.reshape(-1)).reshape(len(todo), L, -1)  # (B, L, Z)
+        hist_lat = self.latents_of(hist_ids.reshape(-1), todo[0][0].delta).reshape(len(todo), L, -1)  # (B, L, Z)
         uids = np.array([p.user_id if p.user_id is not None else -1 for p, _ in todo], np.int64)
         if self._mask_api:
             vecs, has = self.model.user_vectors(hist_lat, hist_ids, uids, return_mask=True)
@@ -353,12 +359,15 @@ class ServingState:
         return max(0, self.n - p.cutoff_row - self._n_excl_in_range(p))
 
     def _fetch(self, p: Prepared) -> int:
-        """Over-fetch for post-filtering: the excluded rows could all rank first; an age filter
-        keeping a fraction f of rows needs ~k/f; an author cap gets 2x headroom."""
-        frac = max((self.n - p.cutoff_row) / max(self.n, 1), 1e-6)
-        f = math.ceil((p.k + self._n_excl_in_range(p)) / frac * 1.1)
+        """Over-fetch for post-filtering. Posts excluded by id (the user's seen set, explicit ids)
+        sit near the user's profile, so they may all rank first: count them in full. The other
+        filters (age, authors, deleted) are independent of the query: divide by the fraction of
+        rows they keep. An author cap gets 1.5x headroom. A short answer is widened afterwards
+        (selector search, then exact), so this only sets the common case's cost."""
+        frac = max(self._eligible(p) / max(self.n, 1), 1e-6)
+        f = math.ceil((p.k + p.n_direct) / frac * 1.15)
         if p.author_cap:
-            f *= 2
+            f = math.ceil(f * 1.5)
         return int(min(max(f, p.k), self.n))
 
     def _search_plain(self, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -437,7 +446,7 @@ class ServingState:
 
     def _delta_candidates(self, p: Prepared) -> tuple[np.ndarray, np.ndarray]:
         """(scores (c,), delta indices (c,)) of eligible delta posts, best first."""
-        d = self.delta
+        d = p.delta
         if d.n == 0 or p.query is None:
             return np.zeros(0, np.float32), _EMPTY
         ok = d.created >= p.cutoff_us
@@ -450,103 +459,107 @@ class ServingState:
         order = np.argsort(-s, kind="stable")
         return s[order].astype(np.float32), idx[order]
 
-    def _finish(self, p: Prepared, scores: np.ndarray, rows: np.ndarray, exhaustive: bool,
-                post_filter: bool = False) -> list[tuple] | None:
-        """Merge bundle hits with the delta, apply the author cap, take k.
+    # Hits: (scores float32 (n,), src int64 (n,)) best first; src >= 0 is a bundle row, src < 0 is
+    # delta index -(src + 1) in the request's delta snapshot `p.delta`.
 
-        Returns [(post_id, score, latent (Z,))] or None when short of k and a wider search could
-        still find more (the caller widens)."""
+    def _finish(self, p: Prepared, scores: np.ndarray, rows: np.ndarray, exhaustive: bool,
+                post_filter: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+        """Merge bundle hits with the delta, apply the author cap, take k. None when short of k
+        and a wider search could still find more (the caller widens)."""
         keep = rows >= 0
         if post_filter:
             keep &= rows >= p.cutoff_row
             if len(p.excl_rows):
                 keep &= ~_sorted_isin(rows, p.excl_rows)
-        scores, rows = scores[keep], rows[keep]
+        scores, src = scores[keep], rows[keep]
         dscores, didx = self._delta_candidates(p)
-        n_main = len(rows)
         if len(didx):
-            all_s = np.concatenate([scores, dscores])
-            order = np.argsort(-all_s, kind="stable")
-        else:
-            all_s, order = scores, np.arange(n_main)
-        b, d = self.bundle, self.delta
-        items: list[tuple] = []
-        per_author: dict[int, int] = {}
-        cap = p.author_cap
-        for j in order:
-            if j < n_main:
-                r = int(rows[j])
-                pid, author, lat = int(b.post_ids[r]), int(b.author_ids[r]), ("b", r)
-            else:
-                t = int(didx[j - n_main])
-                pid, author, lat = int(d.ids[t]), int(d.authors[t]), ("d", t)
-            if cap is not None and author >= 0:
-                c = per_author.get(author, 0)
-                if c >= cap:
-                    continue
-                per_author[author] = c + 1
-            items.append((pid, float(all_s[j]), lat))
-            if len(items) == p.k:
-                return items
-        return items if exhaustive else None
+            scores = np.concatenate([scores, dscores])
+            src = np.concatenate([src, -(didx + 1)])
+            order = np.argsort(-scores, kind="stable")
+            scores, src = scores[order], src[order]
+        if p.author_cap is not None and len(src):
+            ok = _cap_mask(self._authors(p, src), p.author_cap)
+            scores, src = scores[ok], src[ok]
+        if len(src) >= p.k:
+            return scores[: p.k], src[: p.k]
+        return (scores, src) if exhaustive else None
 
-    def _respond(self, p: Prepared, items: list[tuple]) -> dict:
+    def _authors(self, p: Prepared, src: np.ndarray) -> np.ndarray:
+        out = self.bundle.author_ids[np.clip(src, 0, None)]
+        if (src < 0).any():
+            out = np.where(src >= 0, out, p.delta.authors[np.clip(-src - 1, 0, None)] if p.delta.n else -1)
+        return out
+
+    def _pids(self, p: Prepared, src: np.ndarray) -> np.ndarray:
+        out = self.bundle.post_ids[np.clip(src, 0, None)]
+        if (src < 0).any():
+            out = np.where(src >= 0, out, p.delta.ids[np.clip(-src - 1, 0, None)])
+        return out
+
+    def _latents(self, p: Prepared, src: np.ndarray) -> np.ndarray:
+        out = np.asarray(self.bundle.latents[np.clip(src, 0, None)], np.float32)
+        neg = src < 0
+        if neg.any():
+            out[neg] = p.delta.latents[-src[neg] - 1]
+        return out
+
+    def _respond(self, p: Prepared, hits: tuple[np.ndarray, np.ndarray]) -> dict:
         """Items with "why": the history post with the highest latent cosine."""
-        out = []
-        if items and len(p.hist):
-            H = self.latents_of(p.hist)  # (L, Z)
+        scores, src = hits
+        pids = self._pids(p, src).tolist()
+        sc = np.asarray(scores, np.float64).tolist()
+        if len(src) and len(p.hist):
+            H = self.latents_of(p.hist, p.delta)  # (L, Z)
             H = H / (np.linalg.norm(H, axis=1, keepdims=True) + 1e-12)
-            lat = np.stack([self._latent(ref) for _, _, ref in items])  # (K, Z)
+            lat = self._latents(p, src)  # (K, Z)
             lat = lat / (np.linalg.norm(lat, axis=1, keepdims=True) + 1e-12)
             cos = lat @ H.T  # (K, L)
             best = cos.argmax(1)
-            for (pid, s, _), bi, c in zip(items, best, cos[np.arange(len(items)), best]):
-                out.append({"post_id": pid, "score": s, "why": int(p.hist[bi]), "why_similarity": float(c)})
+            why = p.hist[best].tolist()
+            sim = cos[np.arange(len(src)), best].astype(np.float64).tolist()
+            items = [{"post_id": a, "score": b, "why": c, "why_similarity": d} for a, b, c, d in zip(pids, sc, why, sim)]
         else:
-            out = [{"post_id": pid, "score": s, "why": None, "why_similarity": None} for pid, s, _ in items]
-        return {"items": out, "fallback": p.fallback_reason is not None, "fallback_reason": p.fallback_reason,
+            items = [{"post_id": a, "score": b, "why": None, "why_similarity": None} for a, b in zip(pids, sc)]
+        return {"items": items, "fallback": p.fallback_reason is not None, "fallback_reason": p.fallback_reason,
                 "user_known": p.user_known}
-
-    def _latent(self, ref: tuple) -> np.ndarray:
-        kind, i = ref
-        return self.bundle.latents[i] if kind == "b" else self.delta.latents[i]
 
     def _popular(self, p: Prepared) -> dict:
         """Most-interacted posts (newest first among ties) passing the filters; then new posts."""
-        items: list[tuple] = []
-        per_author: dict[int, int] = {}
-        b = self.bundle
+        b, d = self.bundle, p.delta
+        got_s, got_src = [], []
+        counts: dict[int, int] = {}
+        need = p.k
         chunk = max(1024, 4 * p.k)
         for s in range(0, self.n, chunk):
             rows = self._pop_order[s : s + chunk]
             ok = rows >= p.cutoff_row
             if len(p.excl_rows):
                 ok &= ~_sorted_isin(rows, p.excl_rows)
-            for r in rows[ok]:
-                a = int(b.author_ids[r])
-                if p.author_cap is not None and a >= 0:
-                    if per_author.get(a, 0) >= p.author_cap:
-                        continue
-                    per_author[a] = per_author.get(a, 0) + 1
-                items.append((int(b.post_ids[r]), float(b.popularity[r]), ("b", int(r))))
-                if len(items) == p.k:
-                    break
-            if len(items) == p.k:
+            rows = rows[ok]
+            if p.author_cap is not None and len(rows):
+                rows = rows[_cap_mask(b.author_ids[rows], p.author_cap, counts)]
+            rows = rows[:need]
+            got_s.append(b.popularity[rows].astype(np.float32))
+            got_src.append(rows)
+            need -= len(rows)
+            if need == 0:
                 break
-        d = self.delta
-        if len(items) < p.k and d.n:
-            for t in np.argsort(-d.created, kind="stable"):
-                if d.created[t] < p.cutoff_us or int(d.ids[t]) in p.excl_ids or int(d.authors[t]) in p.excl_authors:
-                    continue
-                a = int(d.authors[t])
-                if p.author_cap is not None and a >= 0:
-                    if per_author.get(a, 0) >= p.author_cap:
-                        continue
-                    per_author[a] = per_author.get(a, 0) + 1
-                items.append((int(d.ids[t]), 0.0, ("d", int(t))))
-                if len(items) == p.k:
-                    break
-        return self._respond(p, items)
+        if need and d.n:
+            t = np.argsort(-d.created, kind="stable")
+            t = t[d.created[t] >= p.cutoff_us]
+            if p.excl_ids:
+                t = t[~np.isin(d.ids[t], np.fromiter(p.excl_ids, np.int64, len(p.excl_ids)))]
+            if p.excl_authors:
+                t = t[~np.isin(d.authors[t], np.fromiter(p.excl_authors, np.int64, len(p.excl_authors)))]
+            if p.author_cap is not None:
+                t = t[_cap_mask(d.authors[t], p.author_cap, counts)]
+            t = t[:need]
+            got_s.append(np.zeros(len(t), np.float32))
+            got_src.append(-(t + 1))
+        scores = np.concatenate(got_s) if got_s else np.zeros(0, np.float32)
+        src = np.concatenate(got_src).astype(np.int64) if got_src else _EMPTY
+        return self._respond(p, (scores, src))
 
     # --- similar ---------------------------------------------------------------------------
 
@@ -554,18 +567,19 @@ class ServingState:
         if not 1 <= k <= self.settings.k_max:
             raise BadInput(f"`k` must be in [1, {self.settings.k_max}], got {k}")
         row = int(self.rows_of(np.array([post_id], np.int64))[0])
+        delta = self.delta
         if row >= 0 and not self.is_deleted_row(np.array([row]))[0]:
             q = np.asarray(self.bundle.vectors[row], np.float32)
         else:
-            j = self.delta.find(post_id)
+            j = delta.find(post_id)
             if j < 0:
                 raise NotFound(f"post {post_id} not found (unknown or deleted)")
-            q = self.delta.vectors[j]
+            q = delta.vectors[j]
         excl = np.unique(np.concatenate([self.tomb_rows, [row] if row >= 0 else _EMPTY])).astype(np.int64)
         p = Prepared(k=k, user_id=None, user_known=False, hist=_EMPTY, query=q, excl_rows=excl,
-                     excl_ids={post_id}, excl_authors=set(), cutoff_row=0, cutoff_us=NULL_TS, author_cap=None)
-        items = self._search_one(p)
-        return [{"post_id": pid, "score": s, "why": None, "why_similarity": None} for pid, s, _ in items]
+                     excl_ids={post_id}, excl_authors=set(), cutoff_row=0, cutoff_us=NULL_TS, author_cap=None,
+                     delta=delta)
+        return self._respond(p, self._search_one(p))["items"]
 
     # --- writes (callers hold the app's write lock) ------------------------------------------
 
@@ -720,6 +734,25 @@ class ServingState:
         self.tomb_rows = np.unique(rows[rows >= 0]).astype(np.int64)
         with old._overlay_lock:
             self.overlay = {u: UserOverlay(list(o.history), set(o.seen), o.version + 1) for u, o in old.overlay.items()}
+
+
+def _cap_mask(authors: np.ndarray, cap: int, counts: dict[int, int] | None = None) -> np.ndarray:
+    """Keep-mask over a best-first list: at most `cap` per author (unknown authors < 0 uncapped).
+    `counts` carries per-author totals across calls (chunked scans) and is updated."""
+    a = np.asarray(authors, np.int64)
+    order = np.argsort(a, kind="stable")
+    sa = a[order]
+    start = np.flatnonzero(np.r_[True, sa[1:] != sa[:-1]])
+    rank_sorted = np.arange(len(a)) - np.repeat(start, np.diff(np.r_[start, len(a)]))
+    rank = np.empty(len(a), np.int64)
+    rank[order] = rank_sorted  # 0 for an author's first post in the list, 1 for the second...
+    if counts:
+        rank += np.fromiter((counts.get(int(x), 0) for x in a), np.int64, len(a))
+    keep = (rank < cap) | (a < 0)
+    if counts is not None:
+        for x in a[keep & (a >= 0)].tolist():
+            counts[x] = counts.get(x, 0) + 1
+    return keep
 
 
 def _sorted_isin(x: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:

@@ -1,0 +1,247 @@
+"""HTTP benchmark on loopback: the feed API vs a bare FAISS endpoint, same index, same run.
+
+    .venv/bin/python bench/http_1m.py [--index /tmp/recsys-bench/index-1m] [--duration 15] [--conns 16]
+
+Needs the 1M bundle (`bench/index_1m.py` builds it; this script builds it too when absent) and
+`wrk` (Debian: apt-get install -y wrk; a Python thread-pool client is used when wrk is missing).
+Starts two uvicorn servers (one worker each) on 127.0.0.1: `serving.main:app` (the real feed
+API, RECSYS_INDEX_ROOT=the bundle) and `bench.bare_app:app` (only `index.search`), then measures
+for each of: bare /search k=100; /v1/recommendations k=100 without filters; the same with every
+filter on (exclude_seen, exclude_authors, exclude_post_ids, max_age_seconds, author_cap):
+  - single-request latency: 1 connection, sequential (p50 / p99)
+  - throughput: --conns concurrent connections (req/s, p50 / p99, non-2xx count)
+and prints a table with the ratios the targets are stated in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PY = sys.executable
+KEY = "bench-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(module: str, port: int, env: dict) -> subprocess.Popen:
+    cmd = [PY, "-m", "uvicorn", module, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+           "--no-access-log", "--workers", "1"]
+    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_ready(port: int, path: str, proc: subprocess.Popen, timeout: float = 300) -> None:
+    import httpx
+
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server on {port} died: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"server on {port} not ready after {timeout} s")
+
+
+def user_vectors(root: Path, n_users: int) -> np.ndarray:
+    """Query vectors of the bench users through the real user tower (what the feed API computes)."""
+    from serving.schemas import RecommendRequest
+    from serving.settings import Settings
+    from serving.state import ServingState
+
+    st = ServingState.load(Settings(index_root=root, profile_cache=0))
+    out = np.zeros((n_users, st.d), np.float32)
+    for s in range(0, n_users, 512):
+        preps = [st.prepare(RecommendRequest(user_id=u, k=1)) for u in range(s, min(n_users, s + 512))]
+        st.profiles(preps, [False] * len(preps))
+        for i, p in enumerate(preps):
+            out[s + i] = p.query if p.query is not None else 0
+    return out
+
+
+LUA = """
+math.randomseed(%(seed)d)
+local bodies = {}
+for i = 1, 4096 do
+  local u = math.random(0, %(users)d - 1)
+  bodies[i] = string.format(%(template)s, u)
+end
+local n = 0
+request = function()
+  n = n %% 4096 + 1
+  return wrk.format("POST", "%(path)s", {["Content-Type"] = "application/json"}, bodies[n])
+end
+"""
+
+
+def _ms(v: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", v)
+    x, u = float(m.group(1)), m.group(2)
+    return x / 1000 if u == "us" else x * 1000 if u == "s" else x
+
+
+def run_wrk(port: int, path: str, template: str, users: int, conns: int, threads: int, duration: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(LUA % {"seed": 1, "users": users, "template": json.dumps(template), "path": path})
+        script = f.name
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--latency", "-s", script, f"http://127.0.0.1:{port}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+    os.unlink(script)
+    lat = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errs = re.search(r"Socket errors: (.*)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": _ms(lat["50"]), "p99": _ms(lat["99"]),
+            "non2xx": int(non2xx.group(1)) if non2xx else 0, "errors": errs.group(1) if errs else "", "raw": out}
+
+
+def run_py(port: int, path: str, template: str, users: int, conns: int, duration: int) -> dict:
+    """Fallback load generator: `conns` threads, each a keep-alive httpx client, for `duration` s."""
+    import httpx
+
+    lat, bad, stop = [], [0], time.time() + duration
+    rng = np.random.default_rng(1)
+
+    def worker(seed: int) -> None:
+        r = np.random.default_rng(seed)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as c:
+            while time.time() < stop:
+                body = template % int(r.integers(0, users))
+                t0 = time.perf_counter()
+                resp = c.post(path, content=body, headers={"Content-Type": "application/json"})
+                lat.append((time.perf_counter() - t0) * 1e3)
+                bad[0] += resp.status_code != 200
+
+    ts = [threading.Thread(target=worker, args=(int(rng.integers(1 << 30)),)) for _ in range(conns)]
+    t0 = time.time()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return {"rps": len(lat) / (time.time() - t0), "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
+            "non2xx": bad[0], "errors": ""}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--index", type=Path, default=Path("/tmp/recsys-bench/index-1m"))
+    ap.add_argument("--duration", type=int, default=15, help="seconds per wrk run")
+    ap.add_argument("--conns", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=2, help="wrk threads")
+    ap.add_argument("--users", type=int, default=10_000)
+    ap.add_argument("--k", type=int, default=100)
+    ap.add_argument("--only", default=None, help="comma list of configs to run (bare,plain,filters)")
+    args = ap.parse_args()
+    from index.bundle import current_version, load_bundle
+
+    if not current_version(args.index):
+        print(f"no bundle at {args.index}: building it (bench/index_1m.py)", flush=True)
+        subprocess.run([PY, str(ROOT / "bench" / "index_1m.py"), "--out", str(args.index)], check=True)
+    b = load_bundle(args.index, mmap=True)
+    users = min(args.users, len(b.histories))
+    print(f"bundle {b.version}: {b.n:,} posts x {b.manifest['dim']}, {b.manifest['factory']} "
+          f"{b.manifest['search']['param']}={b.manifest['search']['value']}, recall@100 {b.manifest['recall']['measured']}", flush=True)
+    np.save(args.index / "bench_users.npy", user_vectors(args.index, users))
+    # filters: the newest 75% of posts (age), 3 authors, 5 posts, the user's seen set, 2 per author
+    age_s = (time.time() * 1e6 - np.quantile(b.created_at_us, 0.25)) / 1e6
+    authors = [int(a) for a in b.author_ids[:3]]
+    posts = [int(p) for p in b.post_ids[-5:]]
+    filters = json.dumps({"exclude_seen": True, "exclude_authors": authors, "exclude_post_ids": posts,
+                          "max_age_seconds": round(age_s), "author_cap": 2})
+    configs = {
+        "bare": ("bare", "/search", '{"user_id": %d, "k": ' + str(args.k) + "}"),
+        "plain": ("feed", "/v1/recommendations", '{"user_id": %d, "k": ' + str(args.k) + ', "filters": {"exclude_seen": false}}'),
+        "filters": ("feed", "/v1/recommendations", '{"user_id": %d, "k": ' + str(args.k) + ', "filters": ' + filters.replace("%", "%%") + "}"),
+    }
+    if args.only:
+        configs = {k: v for k, v in configs.items() if k in args.only.split(",")}
+    ports = {"feed": free_port(), "bare": free_port()}
+    procs = {
+        "feed": start("serving.main:app", ports["feed"], {"RECSYS_INDEX_ROOT": str(args.index), "RECSYS_API_KEY": KEY}),
+        "bare": start("bench.bare_app:app", ports["bare"], {"BENCH_INDEX_ROOT": str(args.index)}),
+    }
+    try:
+        wait_ready(ports["feed"], "/readyz", procs["feed"])
+        wait_ready(ports["bare"], "/docs", procs["bare"])
+        import httpx
+
+        # the two servers answer the same search: compare the top-k ids for a few users
+        overlap = []
+        for u in range(20):
+            a = httpx.post(f"http://127.0.0.1:{ports['bare']}/search", json={"user_id": u, "k": args.k}).json()["ids"]
+            r = httpx.post(f"http://127.0.0.1:{ports['feed']}/v1/recommendations",
+                           json={"user_id": u, "k": args.k, "filters": {"exclude_seen": False}}).json()
+            overlap.append(len(set(a) & {i["post_id"] for i in r["items"]}) / max(len(a), 1))
+        print(f"feed vs bare top-{args.k} id overlap (no filters): {np.mean(overlap):.3f}", flush=True)
+        use_wrk = shutil.which("wrk") is not None
+        results = {}
+        for name, (srv, path, tmpl) in configs.items():
+            port = ports[srv]
+            for i in range(200):  # warm-up
+                httpx.post(f"http://127.0.0.1:{port}{path}", content=tmpl % i, headers={"Content-Type": "application/json"})
+            if use_wrk:
+                single = run_wrk(port, path, tmpl, users, 1, 1, args.duration)
+                conc = run_wrk(port, path, tmpl, users, args.conns, args.threads, args.duration)
+            else:
+                single = run_py(port, path, tmpl, users, 1, args.duration)
+                conc = run_py(port, path, tmpl, users, args.conns, args.duration)
+            results[name] = (single, conc)
+            print(f"  {name:8s} single p50 {single['p50']:.2f} ms p99 {single['p99']:.2f} ms | "
+                  f"{args.conns} conns {conc['rps']:.0f} req/s p50 {conc['p50']:.2f} p99 {conc['p99']:.2f} "
+                  f"non-2xx {single['non2xx'] + conc['non2xx']} {conc['errors']}", flush=True)
+        metrics = httpx.get(f"http://127.0.0.1:{ports['feed']}/metrics").text
+    finally:
+        for p in procs.values():
+            p.send_signal(signal.SIGINT)
+        for p in procs.values():
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    batch = re.search(r"recsys_search_batch_size_sum ([\d.e+]+)\nrecsys_search_batch_size_count ([\d.e+]+)", metrics)
+    if not batch:
+        s = re.search(r"recsys_search_batch_size_sum ([\d.e+]+)", metrics)
+        c = re.search(r"recsys_search_batch_size_count ([\d.e+]+)", metrics)
+        batch = (s, c) if s and c else None
+        mean_batch = float(s.group(1)) / max(float(c.group(1)), 1) if batch else float("nan")
+    else:
+        mean_batch = float(batch.group(1)) / max(float(batch.group(2)), 1)
+    print(f"\nHTTP benchmark, 127.0.0.1, one uvicorn worker each, k={args.k}, {'wrk' if use_wrk else 'python client'}, "
+          f"{args.duration} s per run; mean queries per FAISS call in the feed API: {mean_batch:.2f}")
+    print(f"  {'endpoint':34s} {'p50 ms':>7s} {'p99 ms':>7s} | {'req/s @' + str(args.conns):>10s} {'p50 ms':>7s} {'p99 ms':>7s} {'non-2xx':>7s}")
+    names = {"bare": "bare FAISS endpoint (/search)", "plain": "feed API, no filters", "filters": "feed API, every filter on"}
+    for name, (s, c) in results.items():
+        print(f"  {names[name]:34s} {s['p50']:7.2f} {s['p99']:7.2f} | {c['rps']:10.0f} {c['p50']:7.2f} {c['p99']:7.2f} {s['non2xx'] + c['non2xx']:7d}")
+    if "bare" in results:
+        bs, bc = results["bare"]
+        for name in ("plain", "filters"):
+            if name in results:
+                s, c = results[name]
+                print(f"  {names[name]}: single p99 = {s['p99'] / bs['p99']:.2f}x bare (target <= 1.3x), "
+                      f"throughput = {c['rps'] / bc['rps']:.2f}x bare (target >= 1.0x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
