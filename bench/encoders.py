@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_enc_") as tmp:
         tmp = Path(tmp)
         t = time.perf_counter()
-        texts = make_texts(args.texts, rng)
+        texts = sorted(make_texts(args.texts, rng), key=len)  # encode_dataset batches texts by length too
         images = make_jpegs(tmp, args.images, args.image_size, rng) if args.images else []
         videos = make_mp4s(tmp, args.videos, args.video_seconds, args.video_size, args.fps, rng) if args.videos else []
         gen_s = time.perf_counter() - t
