@@ -35,10 +35,12 @@ def test_encode_videos_shapes_motion_and_corrupt(video_encoder, tmp_path: Path, 
     moving = write_mp4(tmp_path / "moving.mp4", moving=True, lossless=True)
     still = write_mp4(tmp_path / "still.mp4", moving=False, lossless=True)
     bad = write_corrupt_mp4(tmp_path / "bad.mp4")
-    out = video_encoder.encode_videos([moving, still, bad, tmp_path / "missing.mp4"])
-    assert out.data.shape == (4, 2560) and out.data.dtype == np.float32
-    assert out.present.tolist() == [True, True, False, False]
-    assert not out.data[2:].any() and out.errors[3] == "missing file"
+    cut = tmp_path / "cut.mp4"  # an upload cut short: real MP4 bytes, truncated
+    cut.write_bytes(moving.read_bytes()[: moving.stat().st_size // 2])
+    out = video_encoder.encode_videos([moving, still, bad, tmp_path / "missing.mp4", cut])
+    assert out.data.shape == (5, 2560) and out.data.dtype == np.float32
+    assert out.present.tolist() == [True, True, False, False, False]
+    assert not out.data[2:].any() and out.errors[3] == "missing file" and out.errors[4]
     assert "bad.mp4" in caplog.text
     motion_moving, motion_still = out.data[0, 1280:].sum(), out.data[1, 1280:].sum()
     assert motion_moving > 1.0 and motion_still < 1e-3  # identical frames -> no motion
