@@ -115,3 +115,14 @@ def test_recommendation_response_shape(client):
     assert j["fallback"] is False and j["user_known"] is True
     assert all(set(i) == {"post_id", "score", "why", "why_similarity"} for i in j["items"])
     assert np.all(np.diff([i["score"] for i in j["items"]]) <= 0)
+
+
+def test_fast_json_responses_match_their_response_models(client):
+    from serving.schemas import BatchResponse, RecommendResponse, SimilarResponse
+
+    r = client.post("/v1/recommendations", json={"user_id": 3, "k": 5, "filters": {"author_cap": 1}})
+    assert RecommendResponse.model_validate(r.json()).model_dump(mode="json") == r.json()
+    r = client.post("/v1/recommendations:batch", json={"requests": [{"user_id": 1, "k": 2}, {"k": 2}]})
+    assert BatchResponse.model_validate(r.json()).model_dump(mode="json") == r.json()
+    r = client.get("/v1/posts/1000003/similar", params={"k": 4})
+    assert SimilarResponse.model_validate(r.json()).model_dump(mode="json") == r.json()
