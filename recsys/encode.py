@@ -7,7 +7,8 @@ Per post and modality a content hash = sha256(encoder fingerprint + text / file 
 the existing store whose hash is unchanged is reused; new or changed posts are encoded; rows of
 posts no longer in posts.parquet are dropped. Each modality is written atomically; while a long
 run encodes, the rows done so far are checkpointed to `features/<m>.npz.partial`, so an
-interrupted run resumes where it stopped.
+interrupted run resumes where it stopped. Media file digests are cached in `features/<m>.files`
+by (path, size, mtime_ns), so a rerun stats files instead of re-reading them.
 
 content_hash values:
     ""                 the post has no content for the modality (null / blank text, null path)
@@ -134,6 +135,8 @@ def _encode_modality(
     # 1. content hashes (and the input each post would be encoded from)
     hashes = np.empty(N, dtype=object)
     inputs: list[str | Path | None] = [None] * N
+    file_cache = {} if (force or m == "text") else _load_file_cache(root, m)
+    seen_files: dict[str, tuple[int, int, str]] = {}
     for i, v in enumerate(values):
         if m == "text":
             if v is None or not v.strip():
@@ -146,7 +149,10 @@ def _encode_modality(
         else:
             path = root / v
             inputs[i] = path
-            hashes[i] = _sha(fp, sha256_file(path).encode()) if path.is_file() else "!:missing file"
+            digest = _file_digest(path, v, file_cache, seen_files)
+            hashes[i] = _sha(fp, digest.encode()) if digest else "!:missing file"
+    if m != "text":
+        _save_file_cache(root, m, seen_files)
 
     # 2. reuse rows of the existing store (and of an interrupted run's checkpoint) whose hash is unchanged
     partial_path = _partial_path(root, m)
@@ -371,6 +377,52 @@ def _load_existing(root: Path, m: str) -> ModalityFeatures | None:
     except ArtifactError as e:
         logger.warning("%s: existing feature store unreadable (%s); re-encoding every post", m, e)
         return None
+
+
+def _file_digest(path: Path, rel: str, cache: dict, seen: dict) -> str | None:
+    """sha256 of a media file, or None when it is missing. A file whose size and mtime_ns match
+    the previous run's are trusted unchanged (like git's index), so reruns do not re-read every
+    byte of every video; `force=True` re-reads everything."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    if not path.is_file():
+        return None
+    hit = cache.get(rel)
+    if hit is not None and hit[0] == st.st_size and hit[1] == st.st_mtime_ns:
+        digest = hit[2]
+    else:
+        digest = sha256_file(path)
+    seen[rel] = (st.st_size, st.st_mtime_ns, digest)
+    return digest
+
+
+def _file_cache_path(root: Path, m: str) -> Path:
+    return features_dir(root) / f"{m}.files"  # npz content; not *.npz: never listed as a modality
+
+
+def _load_file_cache(root: Path, m: str) -> dict[str, tuple[int, int, str]]:
+    path = _file_cache_path(root, m)
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {str(r): (int(a), int(b), str(h)) for r, a, b, h in zip(z["rel_path"], z["size"], z["mtime_ns"], z["sha256"])}
+    except (KeyError, ValueError, OSError) as e:
+        logger.warning("%s: ignoring unreadable file-hash cache %s (%s)", m, path, e)
+        return {}
+
+
+def _save_file_cache(root: Path, m: str, seen: dict[str, tuple[int, int, str]]) -> None:
+    rels = sorted(seen)
+    write_npz(
+        _file_cache_path(root, m),
+        rel_path=np.array(rels, dtype=str),
+        size=np.array([seen[r][0] for r in rels], dtype=np.int64),
+        mtime_ns=np.array([seen[r][1] for r in rels], dtype=np.int64),
+        sha256=np.array([seen[r][2] for r in rels], dtype=str),
+    )
 
 
 def _partial_path(root: Path, m: str) -> Path:

@@ -183,3 +183,22 @@ def test_interrupted_run_resumes_from_checkpoint(tmp_path: Path, text_encoder):
     t = load_modality(root, "text")
     assert t.present.tolist() == [True, True, True, False, True, False]
     np.testing.assert_allclose(t.data[:3], text_encoder.encode_texts(TEXTS[:3]).data, atol=1e-5)
+
+
+def test_media_digests_are_cached_by_size_and_mtime(tmp_path: Path, encoders):
+    import os
+
+    root = make_dataset(tmp_path / "ds")
+    encode_dataset(root, modalities=["image"], encoders=encoders, progress=False)
+    assert (root / "features" / "image.files").is_file() and set(load_features(root)) == {"image"}
+    # same size + mtime but other bytes: trusted unchanged (the documented trade-off, as git does)...
+    p1 = root / "media" / "p1.jpg"
+    st = p1.stat()
+    raw = bytearray(p1.read_bytes())
+    raw[-3] ^= 0xFF
+    p1.write_bytes(bytes(raw))
+    os.utime(p1, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert _counts(encode_dataset(root, modalities=["image"], encoders=encoders, progress=False), "image") == (0, 3, 1, 2)
+    # ...a new mtime, or force, re-reads the file
+    os.utime(p1, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert _counts(encode_dataset(root, modalities=["image"], encoders=encoders, progress=False), "image") == (1, 2, 1, 2)
