@@ -1,5 +1,9 @@
 """BPR-MF: user and post embeddings, score = dot product, BPR loss with one uniform negative,
-L2 on the batch's embeddings, Adam; the epoch with the best VALID recall@20 is kept."""
+L2 on the batch's embeddings, Adam; the epoch with the best VALID recall@20 is kept.
+
+Defaults chosen on TikTok VALID recall@20 (most users there have 1-3 train posts, so MF needs
+strong L2): reg 1e-4 -> 0.026, 1e-2 -> 0.025, 0.05 (lr 2e-2) -> 0.074, 0.1 -> 0.082 (lr 5e-3),
+0.073 (lr 1e-2), 0.3 (lr 2e-2) -> 0.078."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from torch import nn
 from recsys.baselines._common import EmbeddingScorer, train_bpr
 from recsys.interactions import InteractionData
 
-DEFAULTS = dict(dim=64, lr=5e-3, reg=1e-4, batch_size=2048, epochs=100, patience=5, seed=0)
+DEFAULTS = dict(dim=64, lr=5e-3, reg=0.1, batch_size=2048, epochs=100, patience=5, seed=0)
 
 
 class MF(nn.Module):

@@ -2,7 +2,12 @@
     sim(i, j) = |users(i) & users(j)| / (|users(i)|^alpha * |users(j)|^(1 - alpha) + shrink),
 (alpha = 0.5: plain cosine; alpha -> 1 stops penalising popular candidates j), keeping for each
 candidate j its `neighbours` most similar posts i; score(u, j) = sum over the user's train posts
-i of sim(i, j). Posts with no train interaction score 0."""
+i of sim(i, j). Posts with no train interaction score 0.
+
+Defaults chosen on TikTok VALID recall@20 (neighbours x shrink grid, alpha 0.5): shrink 10 ->
+0.026, 100 -> 0.028, 1000 -> 0.035, 10000 -> 0.037 (neighbours 50; 20/100/200 -> 0.036/0.036/0.036).
+A large shrink damps pairs seen together only once or twice, which dominate such sparse data
+(most TikTok users have 1-3 train posts); ItemKNN stays below most-popular there."""
 
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ class ItemKNNScorer:
         return torch.from_numpy(s)
 
 
-def fit(data: InteractionData, features=None, neighbours: int = 100, shrink: float = 10.0, alpha: float = 0.5) -> ItemKNNScorer:
+def fit(data: InteractionData, features=None, neighbours: int = 50, shrink: float = 10000.0, alpha: float = 0.5) -> ItemKNNScorer:
     if neighbours < 1 or shrink < 0 or not 0 <= alpha <= 1:
         raise ConfigError(
             f"itemknn: need neighbours >= 1, shrink >= 0, alpha in [0, 1]; got {neighbours}, {shrink}, {alpha}"

@@ -7,7 +7,7 @@ from recsys.evaluation import evaluate
 
 def test_itemknn_beats_popular_on_topical_users(world):
     data, _ = world
-    knn = evaluate(get_baseline("itemknn")(data, neighbours=20), data, "valid", ks=(10,))["metrics"]
+    knn = evaluate(get_baseline("itemknn")(data, neighbours=20, shrink=10.0), data, "valid", ks=(10,))["metrics"]
     pop = evaluate(get_baseline("popular")(data), data, "valid", ks=(10,))["metrics"]
     assert knn["recall@10"] > pop["recall@10"] + 0.1
 
