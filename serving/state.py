@@ -93,6 +93,19 @@ class UserOverlay:
 
 
 @dataclass
+class UserProfile:
+    """Per-user work reused across requests until the user's next event (cache entry)."""
+
+    version: int
+    known: bool
+    hist: np.ndarray  # int64 (<=L,) profile history
+    seen: np.ndarray  # int64 seen post ids
+    seen_rows: np.ndarray  # int64 bundle rows of `seen` (-1 dropped)
+    query: np.ndarray | None = None  # float32 (d,)
+    hist_unit: np.ndarray | None = None  # float32 (L, Z) L2-normalised history latents ("why")
+
+
+@dataclass
 class Prepared:
     """One recommendation request resolved against the state."""
 
@@ -102,7 +115,7 @@ class Prepared:
     hist: np.ndarray  # int64 (<=L,) post ids used for the profile, most recent last
     query: np.ndarray | None  # float32 (d,)
     excl_rows: np.ndarray  # int64 sorted unique bundle rows excluded (seen, ids, authors, deleted)
-    excl_ids: set  # post ids excluded (for the delta)
+    excl_ids: np.ndarray  # int64 post ids excluded by id (for the delta)
     excl_authors: set
     cutoff_row: int  # rows below are too old
     cutoff_us: int
@@ -110,6 +123,7 @@ class Prepared:
     fallback_reason: str | None = None
     delta: Delta = field(default_factory=Delta)  # the delta snapshot this request sees
     n_direct: int = 0  # rows excluded by id (seen, exclude_post_ids): likely to rank high
+    profile: UserProfile | None = None  # cached per-user work (known users without request history)
 
 
 class Stats:
@@ -154,7 +168,7 @@ class ServingState:
         self.tomb_rows = _EMPTY  # sorted int64
         self.overlay: dict[int, UserOverlay] = {}
         self._overlay_lock = threading.Lock()
-        self._cache: OrderedDict[int, tuple[int, np.ndarray | None, np.ndarray]] = OrderedDict()
+        self._cache: OrderedDict[int, UserProfile] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._encoders: dict | None = None
         self._mask_api = _takes_mask(model)
@@ -173,7 +187,7 @@ class ServingState:
         """Bundle rows of post ids, -1 where not in the bundle."""
         if len(post_ids) == 0 or self.n == 0:
             return np.full(len(post_ids), -1, np.int64)
-        pos = np.clip(np.searchsorted(self._id_sorted, post_ids), 0, self.n - 1)
+        pos = np.minimum(np.searchsorted(self._id_sorted, post_ids), self.n - 1)
         return np.where(self._id_sorted[pos] == post_ids, self._id_order[pos], -1).astype(np.int64)
 
     def rows_of_authors(self, authors: np.ndarray) -> np.ndarray:
@@ -252,24 +266,34 @@ class ServingState:
                 raise BadInput(
                     f"`history` must list known post ids; {len(unknown)} unknown, e.g. {unknown[:5].tolist()}"
                 )
-        known, hist, seen = (False, _EMPTY, _EMPTY) if req.user_id is None else self.user_history(req.user_id)
-        if len(req_hist):
-            hist = np.concatenate([hist[~np.isin(hist, req_hist)], req_hist])
-            seen = np.concatenate([seen, req_hist])
-        hist = hist[-self.max_history :]
+        prof = None
+        if req.user_id is not None and not len(req_hist) and self.settings.profile_cache:
+            prof = self._cached_profile(req.user_id)
+        if prof is not None:
+            known, hist, seen, seen_rows = prof.known, prof.hist, prof.seen, prof.seen_rows
+        else:
+            known, hist, seen = (False, _EMPTY, _EMPTY) if req.user_id is None else self.user_history(req.user_id)
+            if len(req_hist):
+                hist = np.concatenate([hist[~np.isin(hist, req_hist)], req_hist])
+                seen = np.concatenate([seen, req_hist])
+            hist = hist[-self.max_history :]
+            seen_rows = self.rows_of(seen)
+            seen_rows = seen_rows[seen_rows >= 0]
+            if req.user_id is not None and not len(req_hist) and self.settings.profile_cache:
+                prof = UserProfile(self._overlay_version(req.user_id), known, hist, seen, seen_rows)
         # exclusions -> bundle rows (+ ids for the delta)
-        excl_ids = set()
-        parts = [tomb]
+        parts, id_parts = [tomb], []
         n_direct = 0
         if f.exclude_seen and len(seen):
-            parts.append(self.rows_of(seen))
-            excl_ids.update(seen.tolist())
+            parts.append(seen_rows)
+            id_parts.append(seen)
             n_direct += len(seen)
         if f.exclude_post_ids:
             ex = _ids(f.exclude_post_ids, "exclude_post_ids")
             parts.append(self.rows_of(ex))
-            excl_ids.update(ex.tolist())
+            id_parts.append(ex)
             n_direct += len(ex)
+        excl_ids = np.concatenate(id_parts) if id_parts else _EMPTY
         excl_authors = set(f.exclude_authors)
         if excl_authors:
             parts.append(self.rows_of_authors(np.asarray(sorted(excl_authors), np.int64)))
@@ -285,24 +309,37 @@ class ServingState:
         return Prepared(
             k=k, user_id=req.user_id, user_known=known, hist=hist, query=None, excl_rows=excl_rows,
             excl_ids=excl_ids, excl_authors=excl_authors, cutoff_row=cutoff_row, cutoff_us=cutoff_us,
-            author_cap=f.author_cap, fallback_reason=reason, delta=delta, n_direct=n_direct,
+            author_cap=f.author_cap, fallback_reason=reason, delta=delta, n_direct=n_direct, profile=prof,
         )
 
-    def profiles(self, preps: list[Prepared], cacheable: list[bool]) -> None:
-        """Fill `.query` (user vectors, one batched model call for the cache misses)."""
+    def _cached_profile(self, user_id: int) -> UserProfile | None:
+        with self._cache_lock:
+            hit = self._cache.get(user_id)
+            if hit is None or hit.version != self._overlay_version(user_id):
+                return None
+            self._cache.move_to_end(user_id)
+            return hit
+
+    def _cache_put(self, user_id: int, prof: UserProfile) -> None:
+        with self._cache_lock:
+            self._cache[user_id] = prof
+            while len(self._cache) > self.settings.profile_cache:
+                self._cache.popitem(last=False)
+
+    def profiles(self, preps: list[Prepared], cacheable: list[bool] | None = None) -> None:
+        """Fill `.query` (user vectors, one batched model call for the cache misses). Known users
+        without request history reuse / fill the profile cache (`cacheable` is kept for callers
+        that want to force a fresh computation: False there skips the cache)."""
         todo = []
-        for p, c in zip(preps, cacheable):
+        for i, p in enumerate(preps):
+            if cacheable is not None and not cacheable[i]:
+                p.profile = None
             if not len(p.hist):
                 continue
-            if c and self.settings.profile_cache:
-                with self._cache_lock:
-                    hit = self._cache.get(p.user_id)
-                    ver = self._overlay_version(p.user_id)
-                    if hit is not None and hit[0] == ver:
-                        self._cache.move_to_end(p.user_id)
-                        p.query = hit[1]
-                        continue
-            todo.append((p, c))
+            if p.profile is not None and p.profile.query is not None:
+                p.query = p.profile.query
+                continue
+            todo.append((p, p.profile is not None))
         if not todo:
             return
         L = self.max_history
@@ -317,11 +354,9 @@ class ServingState:
         for i, (p, c) in enumerate(todo):
             q = vecs[i] if (has is None or has[i]) and np.any(vecs[i]) else None
             p.query = q
-            if c and self.settings.profile_cache and q is not None:
-                with self._cache_lock:
-                    self._cache[p.user_id] = (self._overlay_version(p.user_id), q, p.hist)
-                    while len(self._cache) > self.settings.profile_cache:
-                        self._cache.popitem(last=False)
+            if c and q is not None:
+                p.profile.query = q
+                self._cache_put(p.user_id, p.profile)
 
     def _overlay_version(self, user_id: int | None) -> int:
         ov = self.overlay.get(user_id) if user_id is not None else None
@@ -331,7 +366,7 @@ class ServingState:
         """Requests -> [{"items", "fallback", "fallback_reason", "user_known"}] (one FAISS call for
         all personalised requests of a batch call; single calls go through the combiner)."""
         preps = [self.prepare(r) for r in reqs]
-        self.profiles(preps, [r.user_id is not None and not r.history for r in reqs])
+        self.profiles(preps)
         out: list[dict | None] = [None] * len(preps)
         personal = [i for i, p in enumerate(preps) if p.query is not None]
         for i, p in enumerate(preps):
@@ -450,8 +485,8 @@ class ServingState:
         if d.n == 0 or p.query is None:
             return np.zeros(0, np.float32), _EMPTY
         ok = d.created >= p.cutoff_us
-        if p.excl_ids:
-            ok &= ~np.isin(d.ids, np.fromiter(p.excl_ids, np.int64, len(p.excl_ids)))
+        if len(p.excl_ids):
+            ok &= ~np.isin(d.ids, p.excl_ids)
         if p.excl_authors:
             ok &= ~np.isin(d.authors, np.fromiter(p.excl_authors, np.int64, len(p.excl_authors)))
         idx = np.flatnonzero(ok)
@@ -486,19 +521,19 @@ class ServingState:
         return (scores, src) if exhaustive else None
 
     def _authors(self, p: Prepared, src: np.ndarray) -> np.ndarray:
-        out = self.bundle.author_ids[np.clip(src, 0, None)]
+        out = self.bundle.author_ids[np.maximum(src, 0)]
         if (src < 0).any():
             out = np.where(src >= 0, out, p.delta.authors[np.clip(-src - 1, 0, None)] if p.delta.n else -1)
         return out
 
     def _pids(self, p: Prepared, src: np.ndarray) -> np.ndarray:
-        out = self.bundle.post_ids[np.clip(src, 0, None)]
+        out = self.bundle.post_ids[np.maximum(src, 0)]
         if (src < 0).any():
             out = np.where(src >= 0, out, p.delta.ids[np.clip(-src - 1, 0, None)])
         return out
 
     def _latents(self, p: Prepared, src: np.ndarray) -> np.ndarray:
-        out = np.asarray(self.bundle.latents[np.clip(src, 0, None)], np.float32)
+        out = np.asarray(self.bundle.latents[np.maximum(src, 0)], np.float32)
         neg = src < 0
         if neg.any():
             out[neg] = p.delta.latents[-src[neg] - 1]
@@ -510,8 +545,12 @@ class ServingState:
         pids = self._pids(p, src).tolist()
         sc = np.asarray(scores, np.float64).tolist()
         if len(src) and len(p.hist):
-            H = self.latents_of(p.hist, p.delta)  # (L, Z)
-            H = H / (np.linalg.norm(H, axis=1, keepdims=True) + 1e-12)
+            H = p.profile.hist_unit if p.profile is not None else None
+            if H is None:
+                H = self.latents_of(p.hist, p.delta)  # (L, Z)
+                H = H / (np.linalg.norm(H, axis=1, keepdims=True) + 1e-12)
+                if p.profile is not None:
+                    p.profile.hist_unit = H
             lat = self._latents(p, src)  # (K, Z)
             lat = lat / (np.linalg.norm(lat, axis=1, keepdims=True) + 1e-12)
             cos = lat @ H.T  # (K, L)
@@ -548,8 +587,8 @@ class ServingState:
         if need and d.n:
             t = np.argsort(-d.created, kind="stable")
             t = t[d.created[t] >= p.cutoff_us]
-            if p.excl_ids:
-                t = t[~np.isin(d.ids[t], np.fromiter(p.excl_ids, np.int64, len(p.excl_ids)))]
+            if len(p.excl_ids):
+                t = t[~np.isin(d.ids[t], p.excl_ids)]
             if p.excl_authors:
                 t = t[~np.isin(d.authors[t], np.fromiter(p.excl_authors, np.int64, len(p.excl_authors)))]
             if p.author_cap is not None:
@@ -577,7 +616,7 @@ class ServingState:
             q = delta.vectors[j]
         excl = np.unique(np.concatenate([self.tomb_rows, [row] if row >= 0 else _EMPTY])).astype(np.int64)
         p = Prepared(k=k, user_id=None, user_known=False, hist=_EMPTY, query=q, excl_rows=excl,
-                     excl_ids={post_id}, excl_authors=set(), cutoff_row=0, cutoff_us=NULL_TS, author_cap=None,
+                     excl_ids=np.array([post_id], np.int64), excl_authors=set(), cutoff_row=0, cutoff_us=NULL_TS, author_cap=None,
                      delta=delta)
         return self._respond(p, self._search_one(p))["items"]
 
@@ -740,14 +779,20 @@ def _cap_mask(authors: np.ndarray, cap: int, counts: dict[int, int] | None = Non
     """Keep-mask over a best-first list: at most `cap` per author (unknown authors < 0 uncapped).
     `counts` carries per-author totals across calls (chunked scans) and is updated."""
     a = np.asarray(authors, np.int64)
+    n = len(a)
+    if n == 0:
+        return np.zeros(0, bool)
     order = np.argsort(a, kind="stable")
     sa = a[order]
-    start = np.flatnonzero(np.r_[True, sa[1:] != sa[:-1]])
-    rank_sorted = np.arange(len(a)) - np.repeat(start, np.diff(np.r_[start, len(a)]))
-    rank = np.empty(len(a), np.int64)
-    rank[order] = rank_sorted  # 0 for an author's first post in the list, 1 for the second...
+    new_group = np.empty(n, bool)
+    new_group[0] = True
+    np.not_equal(sa[1:], sa[:-1], out=new_group[1:])
+    start = np.flatnonzero(new_group)
+    idx = np.arange(n)
+    rank = np.empty(n, np.int64)
+    rank[order] = idx - start[np.cumsum(new_group) - 1]  # 0 for an author's first post in the list...
     if counts:
-        rank += np.fromiter((counts.get(int(x), 0) for x in a), np.int64, len(a))
+        rank += np.fromiter((counts.get(int(x), 0) for x in a), np.int64, n)
     keep = (rank < cap) | (a < 0)
     if counts is not None:
         for x in a[keep & (a >= 0)].tolist():
@@ -756,7 +801,7 @@ def _cap_mask(authors: np.ndarray, cap: int, counts: dict[int, int] | None = Non
 
 
 def _sorted_isin(x: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    pos = np.clip(np.searchsorted(sorted_set, x), 0, len(sorted_set) - 1)
+    pos = np.minimum(np.searchsorted(sorted_set, x), len(sorted_set) - 1)
     return sorted_set[pos] == x
 
 
