@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from recsys.baselines import NEEDS_FEATURES, aligned_features, get_baseline
 from recsys.dataset import Dataset, load_dataset
@@ -94,7 +95,7 @@ def compare(
             "the top-K (0 if none); coverage = fraction of all posts in at least one user's top-K"
         ),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "note": "timings on a shared CPU are noisy"},
+        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "note": "timings on a shared CPU are noisy"},
         "models": models,
         "published": published_for(ds.meta, split),
     }
@@ -102,7 +103,8 @@ def compare(
 
 def _evaluate_model(model_id, kind, scorer, data, split, ks, chunk_users, fit_s, selection, info):
     res = evaluate(scorer, data, split, ks, chunk_users=chunk_users)
-    valid = evaluate(scorer, data, "valid", ks, chunk_users=chunk_users)["metrics"] if split == "test" else None
+    valid_res = evaluate(scorer, data, "valid", ks, chunk_users=chunk_users) if split == "test" else None
+    valid = valid_res["metrics"] if valid_res else None
     logger.info("%s: %s recall@%d %.4f (fit %.1f s, eval %.2f s)", model_id, split, ks[-1], res["metrics"][f"recall@{ks[-1]}"], fit_s, res["timings"]["total_s"])
     return {
         "id": model_id,
@@ -115,7 +117,12 @@ def _evaluate_model(model_id, kind, scorer, data, split, ks, chunk_users, fit_s,
         "valid_metrics": valid,
         "buckets": res["buckets"],
         "n_users": res["n_users"],
-        "timings": {"fit_s": round(fit_s, 3), "eval_s": res["timings"]["total_s"], "eval": res["timings"]},
+        "timings": {
+            "fit_s": round(fit_s, 3),
+            "eval_s": res["timings"]["total_s"],
+            "eval": res["timings"],
+            "valid_eval_s": valid_res["timings"]["total_s"] if valid_res else None,
+        },
     }
 
 

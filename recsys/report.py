@@ -47,7 +47,7 @@ def render_markdown(r: dict[str, Any]) -> str:
         + (" Trained models were **selected on valid, reported on test**; the `valid R@K` column is the selection figure."
            if split == "test" else " Selection and report both use valid (optimistic for tuned models)."),
         f"- Protocol: {r['protocol']}.",
-        f"- Generated {r['created_at']}; timings in seconds on {r['machine']['cpus']} CPU(s) ({r['machine']['note']}).",
+        f"- Generated {r['created_at']}; timings in seconds on {r['machine']['cpus']} CPU(s), {r['machine'].get('torch_threads', '?')} torch thread(s) ({r['machine']['note']}).",
         "",
         f"## Results ({split})",
         "",
@@ -66,7 +66,8 @@ def render_markdown(r: dict[str, Any]) -> str:
         rows.append(row)
     lines += _table(head, rows)
     lines += ["", "R = Recall, N = NDCG, P = Precision, Cov = catalogue coverage of the top-K lists. "
-              "fit s = training (or run loading) time, eval s = full-ranking evaluation of the split.", ""]
+              "fit s = training (or run loading) time, eval s = full-ranking evaluation of this split "
+              "(the valid figure beside it costs about as much again).", ""]
 
     # buckets
     lines += [f"## Buckets ({split}, K={k})", ""]

@@ -76,6 +76,8 @@ def test_compare_report(world_dir, tmp_path, capsys):
         (["--baseline", "popular", "--split", "train"], "--split must be valid or test"),
         ([], "nothing to evaluate"),
         (["--baseline", "popular", "--set", "bpr.reg=1"], "not among --baseline"),
+        (["--baseline", "popular", "--set", "popular"], "--set expects BASELINE.KEY=VALUE"),
+        (["--baseline", "popular", "--threads", "-1"], "--threads must be >= 0"),
     ],
 )
 def test_bad_flags_exit_2(world_dir, tmp_path, capsys, extra, message):
