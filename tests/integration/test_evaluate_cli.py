@@ -120,3 +120,35 @@ def test_tiktok_report_shows_published_figures(tiktok, tmp_path):
     md = (out / "report.md").read_text()
     assert "| DiffMM | DiffMM Table 1: selected on test, +text | 0.1129 | 0.0056 | 0.0456 |" in md
     assert "| baseline:popular | ours: selected on valid | 0.0597 | 0.0030 | 0.0255 |" in md
+
+
+def test_run_is_loaded_through_recsys_runs(world_dir, tmp_path, monkeypatch):
+    """--run: fingerprint checked here, scorer from recsys.runs.load_scorer (stubbed: the model
+    side owns it), best epoch from run.json in the selection note."""
+    import torch
+
+    import recsys.runs
+    from recsys.dataset import load_dataset
+
+    calls = []
+
+    class Stub:
+        name = "stub"
+
+        def score(self, u):
+            return torch.arange(100, dtype=torch.float32).expand(len(u), -1)
+
+    def load_scorer(run_dir, ds, data):
+        calls.append((run_dir, ds.name, data.n_posts))
+        return Stub()
+
+    monkeypatch.setattr(recsys.runs, "load_scorer", load_scorer)
+    run = tmp_path / "myrun"
+    run.mkdir()
+    write_json(run / "run.json", {"dataset": {"fingerprint": load_dataset(world_dir).fingerprint()}, "best_epoch": 7, "config": {"lr": 1}})
+    out = tmp_path / "r"
+    assert main(["evaluate", "--data", str(world_dir), "--run", str(run), "--split", "test", "--out", str(out)]) == 0
+    assert calls == [(run, "world", 100)]
+    m = json.loads((out / "report.json").read_text())["models"][0]
+    assert m["id"] == "run:myrun" and m["kind"] == "run" and m["config"] == {"lr": 1}
+    assert m["selection"] == "run checkpoint selected on valid (best epoch 7), reported on test"
