@@ -124,6 +124,7 @@ def evaluate(
         t1 = time.perf_counter()
         _mask_inplace(s, exclude, u)
         vals, idx = _topk_canonical(s, kmax)  # (B, K)
+        vals, idx = vals.cpu(), idx.cpu()  # scorers may return CUDA tensors
         del s
         t2 = time.perf_counter()
         acc.add(u, idx.numpy(), torch.isfinite(vals).numpy(), relevant, hist_len)
@@ -190,7 +191,9 @@ def _mask_inplace(s: torch.Tensor, exclude: sp.csr_matrix, users: np.ndarray) ->
     if ex.nnz == 0:
         return
     rows = np.repeat(np.arange(len(users)), np.diff(ex.indptr))
-    s[torch.from_numpy(rows), torch.from_numpy(ex.indices.astype(np.int64))] = -math.inf
+    r = torch.from_numpy(rows).to(s.device)
+    c = torch.from_numpy(ex.indices.astype(np.int64)).to(s.device)
+    s[r, c] = -math.inf
 
 
 def _topk_canonical(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -208,7 +211,7 @@ def _topk_canonical(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor
         amb = torch.nonzero(vals[:, k] == vals[:, k - 1]).squeeze(1)
         vals, idx = vals[:, :k].contiguous(), idx[:, :k].contiguous()
     else:
-        amb = torch.zeros(0, dtype=torch.int64)
+        amb = torch.zeros(0, dtype=torch.int64, device=s.device)
     if len(amb):
         sa, ka = s[amb], vals[amb, k - 1 :]  # (R, N), (R, 1)
         gt = sa > ka

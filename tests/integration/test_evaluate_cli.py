@@ -127,8 +127,9 @@ def test_run_is_loaded_through_recsys_runs(world_dir, tmp_path, monkeypatch):
     side owns it), best epoch from run.json in the selection note."""
     import torch
 
-    import recsys.runs
     from recsys.dataset import load_dataset
+
+    runs = pytest.importorskip("recsys.runs")
 
     calls = []
 
@@ -142,7 +143,7 @@ def test_run_is_loaded_through_recsys_runs(world_dir, tmp_path, monkeypatch):
         calls.append((run_dir, ds.name, data.n_posts))
         return Stub()
 
-    monkeypatch.setattr(recsys.runs, "load_scorer", load_scorer)
+    monkeypatch.setattr(runs, "load_scorer", load_scorer)
     run = tmp_path / "myrun"
     run.mkdir()
     write_json(run / "run.json", {"dataset": {"fingerprint": load_dataset(world_dir).fingerprint()}, "best_epoch": 7, "config": {"lr": 1}})
