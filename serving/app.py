@@ -52,6 +52,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         _threads(settings)
+        if settings.threadpool:
+            import anyio.to_thread
+
+            anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool
         holder.state = ServingState.load(settings)  # a broken bundle stops start-up loudly
         _wire(holder.state, metrics)
         logger.info("serving bundle %s (%d posts) from %s", holder.state.version, holder.state.n, settings.index_root)
@@ -153,6 +157,10 @@ class _LatencyMiddleware:
 # --- routes -------------------------------------------------------------------------------------
 
 def _routes(app: FastAPI) -> None:
+    # read endpoints carry the key check only when the settings ask for it (one dependency less
+    # to solve per request otherwise)
+    read_deps = [Depends(read_key)] if app.state.settings.read_requires_key else []
+
     @app.get("/healthz", response_model=S.Health)
     async def healthz():
         return {"status": "ok"}
@@ -174,12 +182,12 @@ def _routes(app: FastAPI) -> None:
         m.collect_state()
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/v1/recommendations", response_model=S.RecommendResponse, dependencies=[Depends(read_key)])
+    @app.post("/v1/recommendations", response_model=S.RecommendResponse, dependencies=read_deps)
     def recommend(req: S.RecommendRequest, request: Request):
         st = _state(request)
         return FastJSON({**st.recommend([req])[0], "bundle_version": st.version})
 
-    @app.post("/v1/recommendations:batch", response_model=S.BatchResponse, dependencies=[Depends(read_key)])
+    @app.post("/v1/recommendations:batch", response_model=S.BatchResponse, dependencies=read_deps)
     def recommend_batch(req: S.BatchRequest, request: Request):
         st = _state(request)
         n, cap = len(req.requests), st.settings.batch_max
@@ -188,7 +196,7 @@ def _routes(app: FastAPI) -> None:
         results = st.recommend(req.requests, batched_call=True)
         return FastJSON({"results": [{**r, "bundle_version": st.version} for r in results], "bundle_version": st.version})
 
-    @app.get("/v1/posts/{post_id}/similar", response_model=S.SimilarResponse, dependencies=[Depends(read_key)])
+    @app.get("/v1/posts/{post_id}/similar", response_model=S.SimilarResponse, dependencies=read_deps)
     def similar(post_id: int, request: Request, k: int = Query(20)):
         st = _state(request)
         return FastJSON({"post_id": post_id, "items": st.similar(post_id, k), "bundle_version": st.version})

@@ -172,7 +172,8 @@ class ServingState:
         self._cache_lock = threading.Lock()
         self._encoders: dict | None = None
         self._mask_api = _takes_mask(model)
-        self.combiner = Combiner(self._search_plain, settings.microbatch_max, on_batch=lambda n: self.stats.batch(n))
+        self.combiner = Combiner(self._search_plain, settings.microbatch_max, on_batch=lambda n: self.stats.batch(n),
+                                 max_inflight=settings.microbatch_inflight)
 
     # --- loading ---------------------------------------------------------------------------
 

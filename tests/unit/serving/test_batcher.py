@@ -13,7 +13,8 @@ from serving.batcher import Combiner
 from tests.unit.index.helpers import clustered
 
 
-def test_concurrent_callers_get_their_own_results_in_shared_batches():
+@pytest.mark.parametrize("inflight", [1, 3])
+def test_concurrent_callers_get_their_own_results_in_shared_batches(inflight):
     x = clustered(2000, 16)
     idx = fi.build_index(x, "Flat")
     sizes = []
@@ -22,7 +23,7 @@ def test_concurrent_callers_get_their_own_results_in_shared_batches():
         time.sleep(0.003)  # long enough for the queue to fill behind the leader
         return fi.search(idx, q, fetch)
 
-    comb = Combiner(slow_search, max_batch=8, on_batch=sizes.append)
+    comb = Combiner(slow_search, max_batch=8, on_batch=sizes.append, max_inflight=inflight)
     qs = clustered(64, 16, seed=7)
     want = fi.search(idx, qs, 30)[1]
     got = [None] * len(qs)
@@ -39,6 +40,7 @@ def test_concurrent_callers_get_their_own_results_in_shared_batches():
         f = 10 + i % 20
         np.testing.assert_array_equal(got[i], want[i, :f])
     assert sum(sizes) == len(qs) and max(sizes) > 1 and max(sizes) <= 8
+    assert comb._active == 0 and not comb._pending  # every slot handed back
 
 
 def test_errors_reach_every_waiter_and_the_combiner_recovers():
@@ -51,7 +53,7 @@ def test_errors_reach_every_waiter_and_the_combiner_recovers():
             raise RuntimeError("faiss exploded")
         return np.zeros((len(q), fetch), np.float32), np.zeros((len(q), fetch), np.int64)
 
-    comb = Combiner(boom)
+    comb = Combiner(boom, max_inflight=1)
     errors = []
 
     def worker():

@@ -1,0 +1,29 @@
+"""Settings from RECSYS_* environment variables; `recsys serve` refuses to start without a bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from recsys.cli import main as recsys_main
+from serving.settings import Settings, get_settings
+
+
+def test_settings_read_the_recsys_env_prefix(monkeypatch, tmp_path):
+    monkeypatch.setenv("RECSYS_INDEX_ROOT", str(tmp_path))
+    monkeypatch.setenv("RECSYS_K_MAX", "50")
+    monkeypatch.setenv("RECSYS_READ_REQUIRES_KEY", "true")
+    get_settings.cache_clear()
+    try:
+        s = get_settings()
+        assert s.index_root == Path(tmp_path) and s.k_max == 50 and s.read_requires_key is True
+        assert get_settings() is s  # cached
+    finally:
+        get_settings.cache_clear()
+    assert Settings(k_max=7).k_max == 7
+
+
+def test_serve_without_a_bundle_exits_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("RECSYS_INDEX_ROOT", raising=False)
+    assert recsys_main(["serve", "--index", str(tmp_path / "none")]) == 2
+    assert "no published bundle" in capsys.readouterr().err
+    get_settings.cache_clear()
