@@ -155,7 +155,6 @@ class ServingState:
         self._auth_sorted = bundle.author_ids[self._auth_order]
         # popularity fallback order: most interactions, then newest
         self._pop_order = np.lexsort((-bundle.created_at_us, -bundle.popularity))
-        self._lat_norm = np.linalg.norm(bundle.latents, axis=1).astype(np.float32) + 1e-12
         # stored user histories, flattened (user_ids sorted)
         h = bundle.histories
         self._users = h["user_id"].to_numpy().astype(np.int64)
@@ -223,11 +222,12 @@ class ServingState:
         ok = rows >= 0
         out[ok] = self.bundle.latents[rows[ok]]
         delta = delta or self.delta
-        if (~ok).any() and delta.n:
-            for i in np.flatnonzero(~ok):
-                j = delta.find(int(post_ids[i]))
-                if j >= 0:
-                    out[i] = delta.latents[j]
+        if delta.n and not ok.all():
+            miss = np.flatnonzero(~ok)
+            order = np.argsort(delta.ids, kind="stable")
+            pos = np.minimum(np.searchsorted(delta.ids[order], post_ids[miss]), delta.n - 1)
+            hit = delta.ids[order[pos]] == post_ids[miss]
+            out[miss[hit]] = delta.latents[order[pos[hit]]]
         return out
 
     def user_history(self, user_id: int) -> tuple[bool, np.ndarray, np.ndarray]:

@@ -154,6 +154,13 @@ def test_delta_post_is_served_then_deleted_everywhere(ivf_bundle):
     assert created and mods == ["vec"]
     assert st.add_post(NewPost(post_id=77, features={"vec": feats})) == (False, [])  # idempotent
     assert st.delta.n == 1
+    lat = st.latents_of(np.array([-1, 77, int(st.bundle.post_ids[3])]))
+    np.testing.assert_array_equal(lat[0], 0)
+    np.testing.assert_array_equal(lat[1], st.delta.latents[0])
+    np.testing.assert_array_equal(lat[2], st.bundle.latents[3])
+    r = st.recommend([RecommendRequest(user_id=10**9, history=[77], k=5)])[0]
+    assert r["fallback_reason"] == "unknown_user_history_profile" and len(r["items"]) == 5
+    assert all(i["why"] == 77 for i in r["items"]) and 77 not in [i["post_id"] for i in r["items"]]
     everything = dict(k=st.n + 1, filters={"exclude_seen": False})
     r = st.recommend([RecommendRequest(user_id=2, **everything)])[0]
     ids = [i["post_id"] for i in r["items"]]
