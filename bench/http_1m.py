@@ -248,6 +248,7 @@ def main() -> int:
                 p.wait(20)
             except subprocess.TimeoutExpired:
                 p.kill()
+    strategies = dict(re.findall(r'recsys_filter_searches_total\{strategy="(\w+)"\} ([\d.e+]+)', metrics))
     batch = re.search(r"recsys_search_batch_size_sum ([\d.e+]+)\nrecsys_search_batch_size_count ([\d.e+]+)", metrics)
     if not batch:
         s = re.search(r"recsys_search_batch_size_sum ([\d.e+]+)", metrics)
@@ -259,6 +260,7 @@ def main() -> int:
     print(f"\nHTTP benchmark, 127.0.0.1, one uvicorn worker each, k={args.k}, faiss threads {args.faiss_threads or 'default'}, "
           f"{'wrk' if use_wrk else 'python client'}, "
           f"{args.duration} s per run; mean queries per FAISS call in the feed API: {mean_batch:.2f}")
+    print("  feed API search strategies (whole run): " + ", ".join(f"{k} {float(v):.0f}" for k, v in strategies.items()))
     print(f"  {'endpoint':34s} {'p50 ms':>7s} {'p99 ms':>7s} {'cpu ms':>7s} | {'req/s @' + str(args.conns):>10s} {'p50 ms':>7s} "
           f"{'p99 ms':>7s} {'cpu ms':>7s} {'non-2xx':>7s}   (cpu ms = server CPU time per request)")
     names = {"bare": "bare FAISS endpoint (/search)", "plain": "feed API, no filters", "filters": "feed API, every filter on"}
