@@ -24,7 +24,8 @@ import torch
 from recsys.baselines import NEEDS_FEATURES, aligned_features, get_baseline
 from recsys.dataset import Dataset, load_dataset
 from recsys.errors import ArtifactError, ConfigError
-from recsys.evaluation import DEFAULT_KS, check_ks, evaluate
+from recsys.evaluation import DEFAULT_KS, check_ks, evaluate, top_k_lists
+from recsys.ground_truth import load_ground_truth, preference_recovery
 from recsys.interactions import InteractionData, build_interaction_data
 from recsys.io import read_json
 from recsys.published import published_for
@@ -57,6 +58,7 @@ def compare(
         check_run_dataset(Path(r), ds)  # a run from other data fails before any training
     features = aligned_features(ds.root, data.post_ids) if NEEDS_FEATURES & set(baselines) else None
 
+    gt = load_ground_truth(ds.root, ds.posts)
     models = []
     for name, fit in fits.items():
         t0 = time.perf_counter()
@@ -69,12 +71,12 @@ def compare(
             selection = f"no parameters, reported on {split}"
         else:
             selection = f"no training; defaults chosen on valid, reported on {split}"
-        models.append(_evaluate_model(f"baseline:{name}", "baseline", scorer, data, split, ks, chunk_users, fit_s, selection, info))
+        models.append(_evaluate_model(f"baseline:{name}", "baseline", scorer, data, split, ks, chunk_users, fit_s, selection, info, gt))
     for r in runs:
         scorer, load_s, info = _load_run_scorer(Path(r), ds, data)
         best = info.get("best_epoch")
         selection = f"run checkpoint selected on valid{f' (best epoch {best})' if best else ''}, reported on {split}"
-        models.append(_evaluate_model(f"run:{Path(r).name}", "run", scorer, data, split, ks, chunk_users, load_s, selection, info))
+        models.append(_evaluate_model(f"run:{Path(r).name}", "run", scorer, data, split, ks, chunk_users, load_s, selection, info, gt))
 
     return {
         "dataset": {
@@ -101,8 +103,12 @@ def compare(
     }
 
 
-def _evaluate_model(model_id, kind, scorer, data, split, ks, chunk_users, fit_s, selection, info):
+def _evaluate_model(model_id, kind, scorer, data, split, ks, chunk_users, fit_s, selection, info, gt=None):
     res = evaluate(scorer, data, split, ks, chunk_users=chunk_users)
+    hidden = None
+    if gt is not None:  # synthetic platform: how well the lists recover the hidden preferences
+        k = 20 if 20 in ks else ks[-1]
+        hidden = preference_recovery(gt, data, *top_k_lists(scorer, data, split, k, chunk_users))
     valid_res = evaluate(scorer, data, "valid", ks, chunk_users=chunk_users) if split == "test" else None
     valid = valid_res["metrics"] if valid_res else None
     logger.info("%s: %s recall@%d %.4f (fit %.1f s, eval %.2f s)", model_id, split, ks[-1], res["metrics"][f"recall@{ks[-1]}"], fit_s, res["timings"]["total_s"])
@@ -116,6 +122,7 @@ def _evaluate_model(model_id, kind, scorer, data, split, ks, chunk_users, fit_s,
         "metrics": res["metrics"],
         "valid_metrics": valid,
         "buckets": res["buckets"],
+        "hidden_preferences": hidden,
         "n_users": res["n_users"],
         "timings": {
             "fit_s": round(fit_s, 3),

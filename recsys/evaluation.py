@@ -157,6 +157,33 @@ def evaluate(
     }
 
 
+def top_k_lists(
+    scorer: Scorer, data: InteractionData, split: str = "test", k: int = 20, chunk_users: int = 2048
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The masked top-k lists that `evaluate` ranks, for users with >= 1 relevant item in `split`.
+
+    Returns (users int64 (U',), idx int64 (U', k) post positions, valid bool (U', k)); `valid` is
+    False where fewer than k posts were left after masking.
+    """
+    exclude = data.exclude_for(split).tocsr()
+    relevant = _relevant(data.split(split), exclude)
+    users = np.flatnonzero(np.diff(relevant.indptr) > 0).astype(np.int64)
+    k = min(k, data.n_posts)
+    chunk = max(1, min(chunk_users, MAX_CHUNK_BYTES // max(4 * data.n_posts, 1)))
+    out_idx, out_valid = [], []
+    for start in range(0, len(users), chunk):
+        u = users[start : start + chunk]
+        with torch.no_grad():
+            s = _as_scores(scorer.score(u), len(u), data.n_posts, getattr(scorer, "name", "scorer"))
+        _mask_inplace(s, exclude, u)
+        vals, idx = _topk_canonical(s, k)
+        out_idx.append(idx.cpu().numpy())
+        out_valid.append(torch.isfinite(vals).cpu().numpy())
+    if not out_idx:
+        return users, np.zeros((0, k), np.int64), np.zeros((0, k), bool)
+    return users, np.concatenate(out_idx), np.concatenate(out_valid)
+
+
 # --------------------------------------------------------------------------- ranking
 
 

@@ -84,6 +84,15 @@ def render_markdown(r: dict[str, Any]) -> str:
     lines += ["", "cold = relevant posts with no train interaction; recall_cold@K = cold relevant posts hit / cold relevant "
               "posts, averaged over users that have any (same for warm). history = the user's number of train posts.", ""]
 
+    hidden = [(m["id"], m.get("hidden_preferences")) for m in r["models"] if m.get("hidden_preferences")]
+    if hidden:
+        hk = next(key for key in hidden[0][1] if key.startswith("topic_affinity@")).split("@")[1]
+        lines += [f"## Hidden preferences recovered (synthetic ground truth, {split}, K={hk})", ""]
+        lines += _table(["model", f"topic affinity@{hk}", f"favourite-author share@{hk}", "users"],
+                        [[mid, _f(h[f"topic_affinity@{hk}"]), _f(h[f"fav_author@{hk}"]), str(h["n_users"])] for mid, h in hidden])
+        lines += ["", "topic affinity = mean hidden weight of the recommended posts' topics / the user's top topic weight "
+                  "(1 = all on the favourite topic); favourite-author share = recommended posts by the user's hidden favourite authors.", ""]
+
     pub = r.get("published")
     if pub:
         kk = pub["k"]
