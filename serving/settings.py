@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     microbatch_inflight: int = Field(0, description="FAISS searches running at once before requests queue into batches (0 = CPU cores)")
     profile_cache: int = Field(100_000, description="cached user vectors (0 = off); invalidated by events")
     threadpool: int = Field(0, description="threads running the plain-def routes (0 = anyio default, 40)")
+    gc_freeze: bool = Field(True, description="gc.freeze() after loading a bundle: the ~0.5M long-lived objects "
+                            "(torch, polars, bundle) are never rescanned, so full collections stop pausing requests")
     faiss_threads: int = Field(0, description="OpenMP threads for FAISS (0 = leave faiss default)")
     torch_threads: int = Field(1, description="torch intra-op threads (user profile model)")
     allow_media_paths: bool = Field(True, description="accept server-side media paths in POST /v1/posts")
