@@ -58,6 +58,11 @@ def create_bare_app(root: Path) -> FastAPI:
         keep = rows[0] >= 0
         return {"ids": st["ids"][rows[0][keep]].tolist(), "scores": scores[0][keep].tolist()}
 
+    @app.post("/noop")
+    def noop(req: SearchRequest):
+        """The framework floor: same request model and threadpool hop, no search."""
+        return {"user_id": req.user_id}
+
     return app
 
 

@@ -6,7 +6,8 @@ Needs the 1M bundle (`bench/index_1m.py` builds it; this script builds it too wh
 `wrk` (Debian: apt-get install -y wrk; a Python thread-pool client is used when wrk is missing).
 Starts two uvicorn servers (one worker each) on 127.0.0.1: `serving.main:app` (the real feed
 API, RECSYS_INDEX_ROOT=the bundle) and `bench.bare_app:app` (only `index.search`), then measures
-for each of: bare /search k=100; /v1/recommendations k=100 without filters; the same with every
+for each of: the framework floor (/noop: same request model, no search); bare /search k=100;
+/v1/recommendations k=100 without filters; the same with every
 filter on (exclude_seen, exclude_authors, exclude_post_ids, max_age_seconds, author_cap):
   - single-request latency: 1 connection, sequential (p50 / p99)
   - throughput: --conns concurrent connections (req/s, p50 / p99, non-2xx count)
@@ -162,7 +163,7 @@ def main() -> int:
                     help="OpenMP threads for FAISS in BOTH servers (0 = faiss default = all cores)")
     ap.add_argument("--feed-env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment for the feed API server, e.g. RECSYS_MICROBATCH=false")
-    ap.add_argument("--only", default=None, help="comma list of configs to run (bare,plain,filters)")
+    ap.add_argument("--only", default=None, help="comma list of configs to run (floor,bare,plain,filters)")
     args = ap.parse_args()
     from index.bundle import current_version, load_bundle
 
@@ -181,6 +182,7 @@ def main() -> int:
     filters = json.dumps({"exclude_seen": True, "exclude_authors": authors, "exclude_post_ids": posts,
                           "max_age_seconds": round(age_s), "author_cap": 2})
     configs = {
+        "floor": ("bare", "/noop", '{"user_id": %d, "k": ' + str(args.k) + "}"),
         "bare": ("bare", "/search", '{"user_id": %d, "k": ' + str(args.k) + "}"),
         "plain": ("feed", "/v1/recommendations", '{"user_id": %d, "k": ' + str(args.k) + ', "filters": {"exclude_seen": false}}'),
         "filters": ("feed", "/v1/recommendations", '{"user_id": %d, "k": ' + str(args.k) + ', "filters": ' + filters.replace("%", "%%") + "}"),
@@ -263,7 +265,7 @@ def main() -> int:
     print("  feed API search strategies (whole run): " + ", ".join(f"{k} {float(v):.0f}" for k, v in strategies.items()))
     print(f"  {'endpoint':34s} {'p50 ms':>7s} {'p99 ms':>7s} {'cpu ms':>7s} | {'req/s @' + str(args.conns):>10s} {'p50 ms':>7s} "
           f"{'p99 ms':>7s} {'cpu ms':>7s} {'non-2xx':>7s}   (cpu ms = server CPU time per request)")
-    names = {"bare": "bare FAISS endpoint (/search)", "plain": "feed API, no filters", "filters": "feed API, every filter on"}
+    names = {"floor": "FastAPI floor (/noop, no search)", "bare": "bare FAISS endpoint (/search)", "plain": "feed API, no filters", "filters": "feed API, every filter on"}
     for name, (s, c) in results.items():
         print(f"  {names[name]:34s} {s['p50']:7.2f} {s['p99']:7.2f} {s['cpu_ms']:7.3f} | {c['rps']:10.0f} {c['p50']:7.2f} "
               f"{c['p99']:7.2f} {c['cpu_ms']:7.3f} {s['non2xx'] + c['non2xx']:7d}")
