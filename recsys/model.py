@@ -3,20 +3,24 @@
 
 Shape legend: B batch (user, post) pairs, L history, N posts, U users, Z latent, d retrieval dim.
 
-    post vector  p_i = normalise(W_p latent_i + e_i)      e_i = propagated post ID row, only for
-                                                          posts with a train interaction
-    user vector  u   = normalise(profile(history latents) + e_u)
-                                                          e_u = propagated user ID row, or, for a
-                                                          user unknown to the table, the mean of
-                                                          e_i over the history (ID bag)
+    post vector  p_i = normalise(s * n(W_p latent_i) + n(e_i))
+                       e_i = propagated post ID row, only for posts with a train interaction
+                       (a cold post gets normalise(W_p latent_i): content only)
+    user vector  u   = normalise(s * n(profile(history latents)) + n(e_u))
+                       e_u = propagated user ID row, or, for a user unknown to the table, the
+                       mean of e_i over the history (ID bag)
+    n = L2 normalisation of each part (`part_norm`), s = `content_scale`.
 
 Loss (weights in `ModelConfig`):
     retrieval: "softmax" = in-batch sampled softmax over the batch's posts with temperature and
-               logQ correction (q = train popularity), or "bpr" = one uniform negative per pair;
+               logQ correction (q = train popularity; the default), "bpr" = one uniform negative
+               per pair, or "full" = softmax over every post (exact; slower on CPU);
     + content_weight * the same retrieval loss with content-only post vectors (so a cold post's
-               content vector is a good retrieval vector on its own);
+               content vector is a retrieval vector on its own);
     + recon_weight * reconstruction + align_weight * cross-modal InfoNCE (autoencoder terms).
-ID dropout (posts and users) during training also teaches the content / bag paths.
+ID dropout (posts and users) during training also teaches the content / bag paths, and the
+graph is propagated without the batch's own edges (`mask_target_edges`: the user's ID vector
+cannot simply contain the target post).
 """
 
 from __future__ import annotations
@@ -45,14 +49,18 @@ class ModelConfig:
     align_temperature: float = 0.2
     use_id: bool = True
     graph_layers: int = 3
-    loss: str = "softmax"  # "softmax" | "bpr"
+    loss: str = "softmax"  # "softmax" (in-batch + logQ) | "bpr" | "full" (softmax over all posts)
     temperature: float = 0.1
+    content_scale: float = 0.5  # weight of the content parts in the combined vectors (0 = ID only)
+    part_norm: bool = True  # L2-normalise the content and ID parts before adding them (keeps their balance)
+    normalize: str = "both"  # L2-normalise "both" vectors, only the "user" vector, or "none"
     logq: bool = True
     recon_weight: float = 0.1
     align_weight: float = 0.1
     content_weight: float = 0.5
     post_id_dropout: float = 0.1
     user_id_dropout: float = 0.1
+    mask_target_edges: bool = True  # propagate without the batch's own edges (no target leakage)
 
     def autoencoder(self) -> AutoencoderConfig:
         return AutoencoderConfig(
@@ -109,6 +117,7 @@ class Batch:
     posts: torch.Tensor  # int64 (B,) positive post rows
     history: torch.Tensor  # int64 (B, L) post rows, -1 = padding, most recent last
     negatives: torch.Tensor | None = None  # int64 (B,) for BPR
+    edge_idx: torch.Tensor | None = None  # int64 (B,) positions of the pairs in the train edge list
 
 
 class Recommender(nn.Module):
@@ -134,14 +143,34 @@ class Recommender(nn.Module):
         self.post_known.copy_(cnt > 0)
         self.log_q.copy_(torch.log((cnt + 1) / (cnt.sum() + cfg.n_posts)))
         self.adj = normalized_adjacency(users, posts, cfg.n_users, cfg.n_posts) if cfg.graph_layers > 0 else None
+        self.edges = (users, posts)
 
-    def id_rows(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Propagated ID tables (user (U, d), post (N, d)), zero rows where unknown."""
+    def id_rows(self, drop_edges: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Propagated ID tables (user (U, d), post (N, d)), zero rows where unknown.
+        drop_edges: int64 positions in the train edge list to leave out of the graph."""
         if self.ids is None:
             return None
         u, p = self.ids.all_rows()
-        u, p = propagate(self.adj, u, p, self.cfg.graph_layers)
+        adj = self.adj
+        if drop_edges is not None and adj is not None:
+            keep = torch.ones(len(self.edges[0]), dtype=torch.bool)
+            keep[drop_edges] = False
+            adj = normalized_adjacency(self.edges[0][keep], self.edges[1][keep], self.cfg.n_users, self.cfg.n_posts)
+        u, p = propagate(adj, u, p, self.cfg.graph_layers)
         return u * self.user_known.unsqueeze(1), p * self.post_known.unsqueeze(1)
+
+    def combine(self, content: torch.Tensor, id_part: torch.Tensor) -> torch.Tensor:
+        """content_scale * content + id part (rows of zeros = no ID); with `part_norm` each part
+        is L2-normalised first, so neither tower can swamp the other by growing its norm."""
+        if self.cfg.part_norm:
+            content, id_part = F.normalize(content, dim=-1), F.normalize(id_part, dim=-1)
+        return self.cfg.content_scale * content + id_part
+
+    def norm_post(self, v: torch.Tensor) -> torch.Tensor:
+        return F.normalize(v, dim=-1) if self.cfg.normalize == "both" else v
+
+    def norm_user(self, v: torch.Tensor) -> torch.Tensor:
+        return F.normalize(v, dim=-1) if self.cfg.normalize in ("both", "user") else v
 
     # -- towers -------------------------------------------------------------------------------
     def post_latents(self, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -182,7 +211,8 @@ class Recommender(nn.Module):
         u_vec = self.user_content(hist_lat, hmask)  # (B, d)
         p_content = content[batch.posts]  # (B, d)
         p_vec = p_content
-        rows = self.id_rows()
+        drop = batch.edge_idx if (self.training and cfg.mask_target_edges) else None
+        rows = self.id_rows(drop)
         neg_content = content[batch.negatives] if batch.negatives is not None else None
         neg_vec = neg_content
         if rows is not None:
@@ -190,15 +220,24 @@ class Recommender(nn.Module):
             u_id = u_tab[batch.users]
             bag, _ = id_bag(p_tab, hist)
             drop_u = torch.rand(len(u_id), 1) < cfg.user_id_dropout if self.training else torch.zeros(len(u_id), 1, dtype=torch.bool)
-            u_vec = u_vec + torch.where(drop_u, bag, u_id)
+            u_vec = self.combine(u_vec, torch.where(drop_u, bag, u_id))
             keep_p = (torch.rand(len(batch.posts), 1) >= cfg.post_id_dropout).float() if self.training else 1.0
-            p_vec = p_content + p_tab[batch.posts] * keep_p
+            p_vec = self.combine(p_content, p_tab[batch.posts] * keep_p)
             if batch.negatives is not None:
-                neg_vec = neg_content + p_tab[batch.negatives]
-        u = F.normalize(u_vec, dim=-1)
-        out = {"retrieval": self._retrieval(u, F.normalize(p_vec, dim=-1), batch, neg_vec)}
-        if cfg.content_weight > 0 and rows is not None:
-            out["content"] = self._retrieval(u, F.normalize(p_content, dim=-1), batch, neg_content)
+                neg_vec = self.combine(neg_content, p_tab[batch.negatives])
+        u = self.norm_user(u_vec)
+        if cfg.loss == "full":  # softmax over every post (small catalogues: no sampling bias)
+            all_vec = content
+            if rows is not None:
+                keep = (torch.rand(len(content), 1) >= cfg.post_id_dropout).float() if self.training else 1.0
+                all_vec = self.combine(content, rows[1] * keep)
+            out = {"retrieval": self._full_softmax(u, self.norm_post(all_vec), batch)}
+            if cfg.content_weight > 0 and rows is not None:
+                out["content"] = self._full_softmax(u, self.norm_post(content), batch)
+        else:
+            out = {"retrieval": self._retrieval(u, self.norm_post(p_vec), batch, neg_vec)}
+            if cfg.content_weight > 0 and rows is not None:
+                out["content"] = self._retrieval(u, self.norm_post(p_content), batch, neg_content)
         if cfg.recon_weight > 0 or cfg.align_weight > 0:
             idx = torch.unique(batch.posts)
             sub = type(ae_out)(
@@ -215,6 +254,11 @@ class Recommender(nn.Module):
         out["loss"] = total
         return out
 
+    def _full_softmax(self, u: torch.Tensor, p_all: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """u normalised (B, d), p_all normalised (N, d)."""
+        logits = u @ p_all.T / self.cfg.temperature  # (B, N)
+        return F.cross_entropy(logits, batch.posts)
+
     def _retrieval(self, u: torch.Tensor, p: torch.Tensor, batch: Batch, neg: torch.Tensor | None) -> torch.Tensor:
         """u, p normalised (B, d)."""
         cfg = self.cfg
@@ -222,7 +266,7 @@ class Recommender(nn.Module):
         if cfg.loss == "bpr":
             assert neg is not None, "BPR needs negatives"
             pos = (u * p).sum(1) / t
-            ng = (u * F.normalize(neg, dim=-1)).sum(1) / t
+            ng = (u * self.norm_post(neg)).sum(1) / t
             return F.softplus(ng - pos).mean()
         logits = u @ p.T / t  # (B, B)
         if cfg.logq:
@@ -248,8 +292,8 @@ def post_vectors(model: Recommender, latents: torch.Tensor, id_rows: torch.Tenso
     """latents (N, Z), id_rows (N, d) or None (zero rows = no ID) -> normalised (N, d)."""
     v = model.content_vectors(latents)
     if id_rows is not None:
-        v = v + id_rows
-    return F.normalize(v, dim=-1)
+        v = model.combine(v, id_rows)
+    return model.norm_post(v)
 
 
 def user_vectors(
@@ -271,6 +315,6 @@ def user_vectors(
         known = user_rows >= 0
         u_id = user_table[user_rows.clamp_min(0)] * known.unsqueeze(1)
         bag, has_bag = id_bag(post_table, hist_rows)  # -2 and -1 both count as "no ID row"
-        v = v + torch.where(known.unsqueeze(1), u_id, bag)
+        v = model.combine(v, torch.where(known.unsqueeze(1), u_id, bag))
         has = has | known
-    return F.normalize(v, dim=-1), has
+    return model.norm_user(v), has

@@ -12,6 +12,7 @@ best epoch (early stopping); `model.pt` holds the best model, `checkpoint.pt` th
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import os
@@ -56,13 +57,14 @@ class TrainConfig:
     out: str = ""
     preset: str = "default"
     seed: int = 0
-    epochs: int = 40
+    epochs: int = 15
     batch_size: int = 2048
-    lr: float = 3e-3
-    id_lr: float = 3e-3  # Adam lr of the ID tables (single process)
+    lr: float = 1e-3
+    id_lr: float = 1e-2  # Adam lr of the ID tables (single process)
     sparse_lr: float = 0.05  # fused Adagrad lr of the sharded ID tables (distributed)
     weight_decay: float = 0.0
-    patience: int = 5  # epochs without a valid improvement before stopping
+    patience: int = 3  # epochs without a valid improvement before stopping
+    ema: float = 0.9  # evaluate/save an exponential moving average of the weights (0 = off; single process only)
     eval_every: int = 1
     modalities: tuple[str, ...] | None = None  # None = every modality of the feature store
     resume: bool = False
@@ -103,7 +105,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         epochs=4, batch_size=64, lr=5e-3, id_lr=1e-2, patience=10, threads=1,
         model=dict(hidden=32, latent_dim=16, dim=16, max_history=8, graph_layers=2, temperature=0.2),
     ),
-    "default": dict(epochs=40, batch_size=2048, lr=3e-3, id_lr=3e-3, patience=5),
+    "default": dict(epochs=15, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=3),
 }
 
 
@@ -219,6 +221,15 @@ def _set_rng_state(s: dict) -> None:
     torch.set_rng_state(s["torch"])
 
 
+@torch.no_grad()
+def _ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: float) -> None:
+    for k, v in model.state_dict().items():
+        if v.dtype.is_floating_point:
+            ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
+        else:
+            ema[k].copy_(v)
+
+
 def _seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -237,11 +248,9 @@ def _evaluate(scorer, data, split: str, ks) -> dict:
 
 def _in_memory_run(model: Recommender, td: TrainData, data, out: Path, ds_fp: str) -> tuple[LoadedRun, dict]:
     """Eval-mode LoadedRun of the current weights + the serving export (tables of known rows)."""
-    was = model.training
-    model.eval()
+    model.eval()  # stays in eval mode for scoring; the epoch loop switches back to train()
     with torch.no_grad():
         ex = model.export(td.feats, td.present)
-    model.train(was)
     export: dict[str, torch.Tensor] = {}
     if "post_table" in ex:
         pk, uk = model.post_known.numpy(), model.user_known.numpy()
@@ -297,8 +306,8 @@ def train(cfg: TrainConfig) -> Path:
         n_posts=data.n_posts,
         **cfg.model,
     )
-    if mcfg.loss not in ("softmax", "bpr"):
-        raise ConfigError(f"loss must be 'softmax' or 'bpr', got {mcfg.loss!r}")
+    if mcfg.loss not in ("softmax", "bpr", "full"):
+        raise ConfigError(f"loss must be 'softmax', 'bpr' or 'full', got {mcfg.loss!r}")
     model = Recommender(mcfg)
     for m, enc in model.autoencoder.encoders.items():
         x = td.feats[m][td.present[m]]
@@ -323,6 +332,8 @@ def train(cfg: TrainConfig) -> Path:
         step_model = model
 
     state = {"epoch": 0, "best": -1.0, "best_epoch": 0, "bad": 0, "history": []}
+    use_ema = cfg.ema > 0 and not distributed
+    ema_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if use_ema else None
     if cfg.resume:
         if distributed:
             raise ConfigError("--resume is supported in single-process training only")
@@ -330,6 +341,8 @@ def train(cfg: TrainConfig) -> Path:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         state = ck["state"]
+        if use_ema and ck.get("ema") is not None:
+            ema_state = ck["ema"]
         _set_rng_state(ck["rng"])
         logger.info("resumed %s at epoch %d (best valid recall@20 %.4f at epoch %d)", out, state["epoch"], state["best"], state["best_epoch"])
     out.mkdir(parents=True, exist_ok=True)
@@ -372,18 +385,25 @@ def train(cfg: TrainConfig) -> Path:
                 posts=torch.from_numpy(p),
                 history=torch.from_numpy(batch_history(td.hist_full, u, p, mcfg.max_history)),
                 negatives=torch.from_numpy(np.random.randint(0, data.n_posts, len(u))) if mcfg.loss == "bpr" else None,
+                edge_idx=torch.from_numpy(idx),
             )
             terms = step_model(batch, td.feats, td.present)
             opt.zero_grad()
             terms["loss"].backward()
             opt.step()
+            if ema_state is not None:
+                _ema_update(ema_state, model, cfg.ema)
             losses.append(float(terms["loss"].detach()))
         state["epoch"] = epoch
         loss = float(np.mean(losses))
         line = f"epoch {epoch} | loss {loss:.4f}"
         rec = {"epoch": epoch, "loss": loss, "terms": {k: float(v.detach()) for k, v in terms.items()}}
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-            run, export = _in_memory_run(model, td, data, out, ds_fp)
+            eval_model = model
+            if ema_state is not None:
+                eval_model = copy.deepcopy(model)
+                eval_model.load_state_dict(ema_state)
+            run, export = _in_memory_run(eval_model, td, data, out, ds_fp)
             valid = _evaluate(scorer_from_run_td(run, td, data), data, "valid", (20,))["metrics"]["recall@20"]
             if distributed:  # every rank must take the same branch (the export below is collective)
                 import torch.distributed as dist
@@ -395,9 +415,9 @@ def train(cfg: TrainConfig) -> Path:
             line += f" | valid recall@20 {valid:.4f}"
             if valid > state["best"]:
                 state.update(best=valid, best_epoch=epoch, bad=0)
-                sd = model.plain_state_dict()  # collective when the tables are sharded
+                sd = eval_model.plain_state_dict()  # collective when the tables are sharded
                 if main:
-                    save_model(out / MODEL_FILE, model, export, meta, sd)
+                    save_model(out / MODEL_FILE, eval_model, export, meta, sd)
             else:
                 state["bad"] += 1
                 stopped = state["bad"] >= cfg.patience
@@ -408,7 +428,7 @@ def train(cfg: TrainConfig) -> Path:
             logger.debug("%s", rec)
             with atomic_path(out / CHECKPOINT_FILE) as tmp:
                 torch.save(
-                    {"model": model.state_dict() if not distributed else {}, "optimizer": opt.state_dict() if not distributed else {}, "state": state, "rng": _rng_state()},
+                    {"model": model.state_dict() if not distributed else {}, "optimizer": opt.state_dict() if not distributed else {}, "state": state, "rng": _rng_state(), "ema": ema_state},
                     tmp,
                 )
 
