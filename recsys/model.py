@@ -60,6 +60,8 @@ class ModelConfig:
     content_weight: float = 0.5
     post_id_dropout: float = 0.1
     user_id_dropout: float = 0.1
+    cold_knn: int = 10  # serving: a post without an ID row borrows the ID rows of its k nearest
+    # posts by content vector (softmax-weighted); 0 = content vector only
     mask_target_edges: bool = True  # propagate without the batch's own edges (no target leakage)
 
     def autoencoder(self) -> AutoencoderConfig:

@@ -120,6 +120,7 @@ class LoadedRun:
     user_table_ids: np.ndarray  # int64 (Nu,)
     user_table: torch.Tensor | None  # float32 (Nu, d)
     run_info: dict = field(default_factory=dict)
+    post_content: torch.Tensor | None = None  # float32 (Np, d) L2-normalised content vectors of the ID-row posts
 
     @property
     def modalities(self) -> dict[str, int]:
@@ -164,7 +165,24 @@ class LoadedRun:
         id_rows = None
         if self.post_table is not None:
             id_rows = self.post_table[torch.from_numpy(rows).clamp_min(0)] * torch.from_numpy(rows >= 0).unsqueeze(1)
+            cold = np.flatnonzero(rows < 0)
+            k = int(self.config.get("cold_knn", 0))
+            if len(cold) and k > 0 and self.post_content is not None and len(self.post_content):
+                id_rows[torch.from_numpy(cold)] = self._borrowed_id_rows(lat[torch.from_numpy(cold)], k)
         return post_vectors(self.model, lat, id_rows).numpy()
+
+    def _borrowed_id_rows(self, latents: torch.Tensor, k: int, chunk: int = 4096) -> torch.Tensor:
+        """Cold posts: softmax(cos / 0.1)-weighted mean of the ID rows of the k posts with the
+        nearest content vectors. latents (C, Z) -> (C, d)."""
+        content = torch.nn.functional.normalize(self.model.content_vectors(latents), dim=-1)
+        k = min(k, len(self.post_content))
+        out = []
+        for start in range(0, len(content), chunk):
+            sim = content[start : start + chunk] @ self.post_content.T  # (c, Np)
+            top = sim.topk(k, dim=1)
+            w = torch.softmax(top.values / 0.1, dim=1)
+            out.append((w.unsqueeze(-1) * self.post_table[top.indices]).sum(1))  # (c, d)
+        return torch.cat(out)
 
     @torch.no_grad()
     def user_vectors(self, history_latents: np.ndarray, history_post_ids: np.ndarray, user_ids: np.ndarray, return_mask: bool = False):
@@ -253,6 +271,7 @@ def load_run(run_dir: Path) -> LoadedRun:
         user_table_ids=np.asarray(ex.get("user_ids", torch.zeros(0, dtype=torch.int64)), np.int64),
         user_table=ex.get("user_table"),
         run_info=info,
+        post_content=ex.get("post_content"),
     )
 
 

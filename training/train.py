@@ -254,9 +254,12 @@ def _in_memory_run(model: Recommender, td: TrainData, data, out: Path, ds_fp: st
     export: dict[str, torch.Tensor] = {}
     if "post_table" in ex:
         pk, uk = model.post_known.numpy(), model.user_known.numpy()
+        with torch.no_grad():
+            content = torch.nn.functional.normalize(model.content_vectors(ex["latents"][torch.from_numpy(pk)]), dim=-1)
         export = {
             "post_ids": torch.from_numpy(data.post_ids[pk]),
             "post_table": ex["post_table"][torch.from_numpy(pk)].contiguous(),
+            "post_content": content.contiguous(),  # for cold posts' nearest-content ID rows
             "user_ids": torch.from_numpy(data.user_ids[uk]),
             "user_table": ex["user_table"][torch.from_numpy(uk)].contiguous(),
         }
@@ -271,6 +274,7 @@ def _in_memory_run(model: Recommender, td: TrainData, data, out: Path, ds_fp: st
         post_table=export.get("post_table"),
         user_table_ids=np.asarray(export["user_ids"]) if export else np.zeros(0, np.int64),
         user_table=export.get("user_table"),
+        post_content=export.get("post_content"),
     )
     return run, export
 

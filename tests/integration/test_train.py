@@ -166,3 +166,20 @@ def test_tiktok_beats_most_popular_on_valid(tiktok, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["valid"]["recall@20"] > 0.0597 * 1.1
     assert metrics["test"]["recall@20"] > 0.0597
+
+
+def test_cold_post_borrows_id_rows_of_content_neighbours(tiny_run, small):
+    ds = load_dataset(small)
+    data = build_interaction_data(ds)
+    run = load_run(tiny_run)
+    from recsys.runs import aligned_features
+
+    feats, present, _ = aligned_features(small, data.post_ids)
+    lat = run.post_latents(feats, present)
+    warm = int(np.flatnonzero(np.isin(data.post_ids, run.post_table_ids))[0])
+    as_warm = run.post_vectors(lat[[warm]], data.post_ids[[warm]])[0]
+    as_new = run.post_vectors(lat[[warm]], np.array([-12345]))[0]  # same content, unknown id
+    run.config = {**run.config, "cold_knn": 0}
+    content_only = run.post_vectors(lat[[warm]], np.array([-12345]))[0]
+    assert float(as_new @ as_warm) > float(content_only @ as_warm)
+    assert not np.allclose(as_new, content_only)
