@@ -96,7 +96,10 @@ class TrainConfig:
             elif k in MODEL_KEYS:
                 model[k] = _parse(v, model_fields[k].type, k)
             else:
-                raise ConfigError(f"unknown config key {k!r}; train keys: {sorted(set(train_fields) - {'model'})}, model keys: {sorted(MODEL_KEYS)}")
+                raise ConfigError(
+                    f"unknown config key {k!r}; train keys: {sorted(set(train_fields) - {'model', 'data', 'out', 'preset', 'resume'})}, "
+                    f"model keys: {sorted(MODEL_KEYS)}"
+                )
         return dataclasses.replace(self, **top, model=model)
 
 
