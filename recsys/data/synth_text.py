@@ -1,0 +1,128 @@
+"""Topic vocabularies and the post-text generator of the synthetic platform.
+
+Each topic has distinctive nouns, verbs, adjectives and hashtags; a post's text is 1-3 sentences
+composed from templates, so a sentence encoder sees the topic while no two posts read the same.
+A small fraction of words come from another topic (`noise`), so the text signal is strong but
+not perfectly clean.
+
+    make_text(rng, "cooking", topics=TOPIC_NAMES, noise=0.1) -> "Just tried a smoky risotto ..."
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+VOCAB: dict[str, dict[str, list[str]]] = {
+    "cooking": {
+        "nouns": ["risotto", "sourdough", "pasta", "curry", "soup", "pancakes", "skillet", "oven",
+                  "garlic", "basil", "recipe", "dumplings", "stew", "omelette", "tomato sauce", "spices"],
+        "verbs": ["simmered", "baked", "roasted", "chopped", "seasoned", "whisked", "grilled", "marinated"],
+        "adjs": ["crispy", "savory", "homemade", "smoky", "creamy", "spicy", "golden", "tender"],
+        "tags": ["#cooking", "#recipe", "#foodie", "#homecooking"],
+    },
+    "football": {
+        "nouns": ["match", "goal", "striker", "goalkeeper", "penalty", "derby", "league", "stadium",
+                  "midfielder", "free kick", "referee", "corner", "defender", "season", "tactics", "pitch"],
+        "verbs": ["scored", "tackled", "defended", "dribbled", "crossed", "equalised", "saved", "pressed"],
+        "adjs": ["last-minute", "stunning", "tactical", "offside", "decisive", "brilliant", "dramatic", "clinical"],
+        "tags": ["#football", "#matchday", "#soccer", "#goal"],
+    },
+    "travel": {
+        "nouns": ["beach", "passport", "flight", "hostel", "island", "mountain village", "itinerary", "train ride",
+                  "backpack", "harbour", "old town", "road trip", "sunset", "museum", "airport", "ferry"],
+        "verbs": ["explored", "wandered", "booked", "hiked", "visited", "discovered", "sailed", "toured"],
+        "adjs": ["remote", "scenic", "tropical", "historic", "hidden", "breathtaking", "sunny", "coastal"],
+        "tags": ["#travel", "#wanderlust", "#vacation", "#travelgram"],
+    },
+    "cats": {
+        "nouns": ["kitten", "cat", "whiskers", "paws", "litter box", "scratching post", "tabby", "purr",
+                  "catnip", "yarn ball", "cat tree", "meow", "tail", "nap spot", "feline", "fur"],
+        "verbs": ["purred", "pounced", "napped", "meowed", "stretched", "groomed", "chased", "knocked over"],
+        "adjs": ["fluffy", "sleepy", "curious", "playful", "grumpy", "tiny", "striped", "adorable"],
+        "tags": ["#cats", "#catsofinstagram", "#kitten", "#meow"],
+    },
+    "music": {
+        "nouns": ["guitar", "album", "concert", "chorus", "melody", "drummer", "playlist", "vinyl",
+                  "piano", "synth", "bassline", "setlist", "band", "lyrics", "festival", "song"],
+        "verbs": ["played", "recorded", "jammed", "composed", "sang", "remixed", "tuned", "performed"],
+        "adjs": ["acoustic", "catchy", "live", "melodic", "loud", "haunting", "groovy", "soulful"],
+        "tags": ["#music", "#newmusic", "#livemusic", "#guitar"],
+    },
+    "tech": {
+        "nouns": ["laptop", "smartphone", "processor", "software update", "keyboard", "startup", "app",
+                  "server", "algorithm", "database", "compiler", "GPU", "open-source library", "robot", "chip", "battery"],
+        "verbs": ["debugged", "deployed", "coded", "benchmarked", "upgraded", "installed", "compiled", "refactored"],
+        "adjs": ["fast", "wireless", "open-source", "buggy", "cutting-edge", "encrypted", "cloud-native", "efficient"],
+        "tags": ["#tech", "#coding", "#gadgets", "#programming"],
+    },
+    "fitness": {
+        "nouns": ["workout", "squat", "deadlift", "treadmill", "dumbbells", "protein shake", "gym", "marathon",
+                  "push-ups", "cardio", "plank", "personal best", "leg day", "kettlebell", "rowing machine", "stretching"],
+        "verbs": ["lifted", "trained", "ran", "sweated", "stretched out", "sprinted", "benched", "crushed"],
+        "adjs": ["intense", "sweaty", "strong", "brutal", "explosive", "lean", "disciplined", "heavy"],
+        "tags": ["#fitness", "#gym", "#workout", "#fitfam"],
+    },
+    "fashion": {
+        "nouns": ["dress", "sneakers", "jacket", "runway", "handbag", "outfit", "denim", "silk scarf",
+                  "boots", "collection", "designer", "lookbook", "blazer", "sunglasses", "wardrobe", "accessories"],
+        "verbs": ["styled", "wore", "designed", "tailored", "paired", "modelled", "layered", "stitched"],
+        "adjs": ["elegant", "vintage", "trendy", "chic", "oversized", "tailored", "minimalist", "bold"],
+        "tags": ["#fashion", "#ootd", "#style", "#streetstyle"],
+    },
+    "gardening": {
+        "nouns": ["tomatoes", "seedlings", "compost", "roses", "greenhouse", "flower bed", "soil", "tulips",
+                  "herb garden", "watering can", "weeds", "sunflowers", "vegetable patch", "bulbs", "hedge", "mulch"],
+        "verbs": ["planted", "watered", "pruned", "harvested", "repotted", "weeded", "sowed", "fertilised"],
+        "adjs": ["blooming", "leafy", "organic", "fresh", "green", "fragrant", "lush", "overgrown"],
+        "tags": ["#gardening", "#plants", "#growyourown", "#garden"],
+    },
+    "space": {
+        "nouns": ["telescope", "galaxy", "nebula", "rocket launch", "astronaut", "moon", "planet", "comet",
+                  "orbit", "space station", "meteor shower", "Mars rover", "star cluster", "eclipse", "satellite", "black hole"],
+        "verbs": ["observed", "launched", "photographed", "orbited", "spotted", "tracked", "landed", "measured"],
+        "adjs": ["distant", "cosmic", "lunar", "interstellar", "bright", "spiral", "faint", "orbital"],
+        "tags": ["#space", "#astronomy", "#nasa", "#stargazing"],
+    },
+}
+TOPIC_NAMES: tuple[str, ...] = tuple(VOCAB)
+
+# Templates: {a}=adjective, {n}=noun, {n2}=another noun, {v}=verb.
+TEMPLATES = (
+    "Just {v} a {a} {n} today.",
+    "Nothing beats a {a} {n} on a weekend.",
+    "We {v} the {n} and honestly it was {a}.",
+    "My {n} game is getting {a}, who else {v} one this week?",
+    "Quick tip: the {n} matters more than the {n2}.",
+    "Can't stop thinking about that {a} {n}.",
+    "First time I {v} a {n} and the {n2} was perfect.",
+    "Is a {a} {n} overrated or underrated?",
+    "{A} {n}, {a} {n2}, good vibes.",
+    "Throwback to when we {v} the {n} with friends.",
+    "Hot take: every {n} needs a {a} {n2}.",
+    "Here is how I {v} my {n} in ten minutes.",
+)
+FILLERS = ("Thoughts?", "Love this.", "Again tomorrow!", "What a day.", "So good.", "Highly recommend.", "")
+
+
+def make_text(rng: np.random.Generator, topic: str, topics: tuple[str, ...] = TOPIC_NAMES, noise: float = 0.1) -> str:
+    """1-3 sentences about `topic`; each slot draws from another topic with probability `noise`."""
+
+    def pick(kind: str) -> str:
+        src = topic
+        if noise > 0 and rng.random() < noise:
+            src = topics[int(rng.integers(len(topics)))]
+        words = VOCAB[src][kind]
+        return words[int(rng.integers(len(words)))]
+
+    sentences = []
+    for _ in range(int(rng.integers(1, 4))):
+        t = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
+        a = pick("adjs")
+        s = t.format(a=a, A=a.capitalize(), n=pick("nouns"), n2=pick("nouns"), v=pick("verbs"))
+        sentences.append(s[0].upper() + s[1:])
+    filler = FILLERS[int(rng.integers(len(FILLERS)))]
+    if filler:
+        sentences.append(filler)
+    n_tags = int(rng.integers(0, 3))
+    tags = [VOCAB[topic]["tags"][int(i)] for i in rng.choice(len(VOCAB[topic]["tags"]), n_tags, replace=False)]
+    return " ".join(sentences + tags)
