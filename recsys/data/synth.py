@@ -90,7 +90,7 @@ class SynthConfig:
     video_size: int = 128
     video_frames: int = 16
     video_fps: int = 12
-    video_codec: str = "libx264"
+    video_codec: str = "mpeg4"  # FFmpeg's own MPEG-4 Part 2: byte-identical per seed (libx264 output varied with machine load here)
     # users
     pref_alpha: float = 0.3  # Dirichlet concentration (small = few favourite topics)
     max_fav_authors: int = 3

@@ -322,7 +322,7 @@ def write_video(
     size: int = 112,
     frames: int = 16,
     fps: int = 12,
-    codec: str = "libx264",
+    codec: str = "mpeg4",
 ) -> None:
     """Encode a short topic clip to MP4. Single-threaded and metadata-free, so the bytes are a
     function of the inputs (same seed -> same file)."""
@@ -337,7 +337,8 @@ def write_video(
         stream.pix_fmt = "yuv420p"
         stream.thread_count = 1
         if codec == "libx264":
-            stream.options = {"crf": "28", "preset": "veryfast"}
+            # x264 picks its own thread count unless told: frame threads make the bytes load-dependent
+            stream.options = {"crf": "28", "preset": "veryfast", "threads": "1"}
         else:
             stream.bit_rate = 200_000
         for img in imgs:
