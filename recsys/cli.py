@@ -17,6 +17,8 @@ import sys
 
 from recsys.errors import RecsysError
 
+OWN_PACKAGES = ("recsys", "training", "index", "serving")
+
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("recsys.commands.synth", "write a synthetic social-platform dataset (posts with real media files)"),
@@ -65,10 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING,  # third-party libraries: warnings only
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    for pkg in OWN_PACKAGES:
+        logging.getLogger(pkg).setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except RecsysError as e:
