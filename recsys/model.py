@@ -306,10 +306,9 @@ def user_vectors(
     user_table: torch.Tensor | None,
     post_table: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """hist_latents (B, L, Z); hist_rows int64 (B, L) row in `post_table`, -1 = padding or no ID
-    row, but the latent is still used where `hist_latents` is non-padding (mask passed via
-    hist_rows >= -1 convention: -2 = padding); user_rows int64 (B,) row in `user_table` or -1.
-    -> (normalised (B, d), has_profile bool (B,))."""
+    """hist_latents (B, L, Z); hist_rows int64 (B, L): row in `post_table`, -1 = a post without an
+    ID row (its latent still counts), -2 = padding; user_rows int64 (B,): row in `user_table` or
+    -1 (then the ID part is the ID bag of the history). -> (normalised (B, d), has_profile (B,))."""
     hmask = hist_rows > -2
     v = model.user_content(hist_latents * hmask.unsqueeze(-1), hmask)
     has = hmask.any(1)
