@@ -195,14 +195,16 @@ def selector(range_start: int = 0, n: int | None = None, exclude_rows: np.ndarra
     return both
 
 
-def search(index: faiss.Index, queries: np.ndarray, k: int, value: int | None = None, sel: Any | None = None) -> tuple[np.ndarray, np.ndarray]:
+def search(index: faiss.Index, queries: np.ndarray, k: int, value: int | None = None, sel: Any | None = None,
+           params: SearchParams | None = None) -> tuple[np.ndarray, np.ndarray]:
     """queries float32 (Q, d) -> (scores float32 (Q, K), rows int64 (Q, K)); rows are -1 where
-    fewer than K posts pass the selector (callers drop them)."""
+    fewer than K posts pass the selector (callers drop them). `params`: a `make_params(index,
+    value, sel)` made once and reused (searches only read it), instead of `value` / `sel`."""
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     k = int(min(k, index.ntotal)) if index.ntotal else 0
     if k == 0:
         return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-    sp = make_params(index, value, sel)
+    sp = params if params is not None else make_params(index, value, sel)
     if sp is None:
         return index.search(queries, k)
     return index.search(queries, k, params=sp.params)

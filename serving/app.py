@@ -98,6 +98,7 @@ def _wire(state: ServingState, metrics: Metrics) -> None:
     """Counters live as long as the app (they survive reloads)."""
     state.stats = metrics.stats
     state.stats.on_batch = metrics.batch.observe
+    state.async_combiner.alone = lambda: metrics.in_flight <= 1
 
 
 # --- auth --------------------------------------------------------------------------------------
@@ -143,7 +144,8 @@ def _errors(app: FastAPI) -> None:
 
 
 class _LatencyMiddleware:
-    """Pure ASGI: request latency histogram by route template, method and status."""
+    """Pure ASGI: request latency histogram by route template, method and status, and the count
+    of requests in flight (lets a lone recommendation search without a thread hop)."""
 
     def __init__(self, app, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
@@ -153,6 +155,7 @@ class _LatencyMiddleware:
             return await self.app(scope, receive, send)
         t0 = time.perf_counter()
         status = [500]
+        self.metrics.in_flight += 1
 
         async def send_(msg):
             if msg["type"] == "http.response.start":
@@ -162,6 +165,7 @@ class _LatencyMiddleware:
         try:
             await self.app(scope, receive, send_)
         finally:
+            self.metrics.in_flight -= 1
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             self.metrics.latency.labels(route, scope["method"], str(status[0])).observe(time.perf_counter() - t0)
 
@@ -195,9 +199,11 @@ def _routes(app: FastAPI) -> None:
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/v1/recommendations", response_model=S.RecommendResponse, dependencies=read_deps)
-    def recommend(req: S.RecommendRequest, request: Request):
+    async def recommend(req: S.RecommendRequest, request: Request):
+        # async: the common case awaits only the shared FAISS call (no request thread, see
+        # ServingState.recommend_async); torch and the slow paths go to a worker thread there
         st = _state(request)
-        return FastJSON({**st.recommend([req])[0], "bundle_version": st.version})
+        return FastJSON({**(await st.recommend_async(req)), "bundle_version": st.version})
 
     @app.post("/v1/recommendations:batch", response_model=S.BatchResponse, dependencies=read_deps)
     def recommend_batch(req: S.BatchRequest, request: Request):

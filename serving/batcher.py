@@ -6,11 +6,15 @@ searches at once (a lone request pays no wait). When every slot is busy, request
 search ends, its thread hands the whole queue (up to `max_batch`) to the head of the queue, which
 searches for all of them in one call. Results are split back per request.
 
+`Combiner` serves callers on request threads; `AsyncCombiner` does the same for callers on the
+event loop (the single-recommendation route), where the search itself goes to an executor thread.
+
 Shapes: Q queued queries, d dim, F fetch (the largest k asked in the batch).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable
@@ -87,3 +91,66 @@ class Combiner:
         if me.error is not None:
             raise me.error
         return me.result
+
+
+class AsyncCombiner:
+    """`await search(vec (d,), fetch) -> (scores (F,), rows (F,))` from one event loop.
+
+    The same combining as `Combiner`, for callers that run on the event loop (no request thread
+    per search): up to `max_inflight` batches run at once in the loop's executor (FAISS releases
+    the GIL); requests that arrive meanwhile queue and go together in the next batch when one
+    ends. All bookkeeping happens on the loop thread, so it needs no lock. A request cancelled
+    while queued (client gone) is skipped when results come back. When `alone()` says no other
+    request is being served and nothing is searching, a small search (fetch <= `inline_max`) runs
+    on the loop thread itself: a lone request pays no thread hop.
+
+    `search_fn(queries float32 (Q, d), fetch) -> (scores (Q, F), rows (Q, F))`, `on_batch(size)`."""
+
+    def __init__(self, search_fn: Callable, max_batch: int = 64, on_batch: Callable[[int], None] | None = None,
+                 max_inflight: int = 0, inline_max: int = 1024) -> None:
+        self.search_fn, self.max_batch = search_fn, max_batch
+        self.max_inflight = max_inflight or max(1, os.cpu_count() or 1)
+        self.on_batch = on_batch or (lambda n: None)
+        self.inline_max = inline_max
+        self.alone: Callable[[], bool] = lambda: False  # the app points this at its in-flight count
+        self._pending: list[tuple[np.ndarray, int, asyncio.Future]] = []
+        self._active = 0  # batches running in the executor
+
+    async def search(self, vec: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._active == 0 and not self._pending and fetch <= self.inline_max:
+            await asyncio.sleep(0)  # let requests that are ready to run start (and count themselves)
+            if self._active == 0 and not self._pending and self.alone():
+                # a lone request: nothing to overlap with or share, so skip the thread hop (~0.1 ms)
+                scores, rows = self.search_fn(vec[None], fetch)
+                self.on_batch(1)
+                return scores[0], rows[0]
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._pending.append((vec, fetch, fut))
+        if self._active < self.max_inflight:
+            self._launch(loop)
+        return await fut
+
+    def _launch(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch = self._pending[: self.max_batch]
+        del self._pending[: self.max_batch]
+        self._active += 1
+        queries = np.stack([v for v, _, _ in batch])  # (Q, d)
+        job = loop.run_in_executor(None, self.search_fn, queries, max(f for _, f, _ in batch))
+        job.add_done_callback(lambda j: self._done(loop, batch, j))
+
+    def _done(self, loop: asyncio.AbstractEventLoop, batch: list, job: asyncio.Future) -> None:
+        self._active -= 1
+        try:
+            scores, rows = job.result()
+            self.on_batch(len(batch))
+        except BaseException as e:  # every waiter gets the error, nobody hangs
+            for _, _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(e)
+        else:
+            for i, (_, fetch, fut) in enumerate(batch):
+                if not fut.done():
+                    fut.set_result((scores[i, :fetch], rows[i, :fetch]))
+        if self._pending and self._active < self.max_inflight:
+            self._launch(loop)

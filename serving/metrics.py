@@ -26,6 +26,8 @@ class Metrics:
         self.batch = Histogram("recsys_search_batch_size", "queries per FAISS search call", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
                                registry=r)
         self.reloads = Counter("recsys_reloads_total", "bundle hot swaps", registry=r)
+        self.in_flight = 0  # HTTP requests being served (updated on the event loop by the app's middleware)
+        Gauge("recsys_requests_in_flight", "HTTP requests being served", registry=r).set_function(lambda: self.in_flight)
         self._holder = holder
         from serving.state import Stats
 

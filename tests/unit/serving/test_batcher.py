@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from index import faiss_index as fi
-from serving.batcher import Combiner
+from serving.batcher import AsyncCombiner, Combiner
 from tests.unit.index.helpers import clustered
 
 
@@ -70,3 +70,52 @@ def test_errors_reach_every_waiter_and_the_combiner_recovers():
     assert not any(t.is_alive() for t in threads), "a waiter hung"
     assert errors and all(e == "faiss exploded" for e in errors)
     assert comb.search(np.zeros(4, np.float32), 3)[1].shape == (3,)
+
+
+def test_async_combiner_shares_batches_and_runs_a_lone_search_inline():
+    import asyncio
+
+    x = clustered(2000, 16)
+    idx = fi.build_index(x, "Flat")
+    threads, sizes = [], []
+
+    def slow_search(q, fetch):
+        threads.append(threading.current_thread().name)
+        time.sleep(0.003)  # long enough for the queue to fill behind the running batch
+        return fi.search(idx, q, fetch)
+
+    comb = AsyncCombiner(slow_search, max_batch=8, on_batch=sizes.append, max_inflight=1)
+    qs = clustered(40, 16, seed=7)
+    want = fi.search(idx, qs, 30)[1]
+
+    async def run():
+        got = await asyncio.gather(*(comb.search(qs[i], 10 + i % 20) for i in range(len(qs))))
+        comb.alone = lambda: True
+        lone = await comb.search(qs[0], 5)
+        return got, lone
+
+    got, lone = asyncio.run(run())
+    for i, (_, rows) in enumerate(got):
+        np.testing.assert_array_equal(rows, want[i, : 10 + i % 20])
+    np.testing.assert_array_equal(lone[1], want[0, :5])
+    assert sum(sizes) == len(qs) + 1 and max(sizes) > 1 and max(sizes) <= 8
+    assert threads[-1] == threading.main_thread().name  # the lone search ran on the loop thread
+    assert threading.main_thread().name not in threads[:-1]  # the shared ones did not
+    assert comb._active == 0 and not comb._pending
+
+
+def test_async_combiner_errors_reach_every_waiter():
+    import asyncio
+
+    def boom(q, fetch):
+        time.sleep(0.002)
+        raise RuntimeError("faiss exploded")
+
+    comb = AsyncCombiner(boom, max_inflight=1)
+
+    async def run():
+        return await asyncio.gather(*(comb.search(np.zeros(4, np.float32), 3) for _ in range(5)), return_exceptions=True)
+
+    out = asyncio.run(run())
+    assert all(isinstance(e, RuntimeError) and str(e) == "faiss exploded" for e in out)
+    assert comb._active == 0 and not comb._pending

@@ -241,3 +241,26 @@ def test_absorb_carries_online_state_over(ivf_bundle):
     new.absorb(old)
     assert new.exists(55) and not new.exists(victim)
     assert victim in new.user_history(3)[2]
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_async_path_equals_the_threaded_path(states, mode):
+    """recommend_async (event loop + shared search, or its worker-thread fallback) answers like
+    recommend, on every filter set and for the fallbacks (unknown user, request history)."""
+    import asyncio
+
+    st = states[mode]
+    reqs = [RecommendRequest(user_id=u, k=25, filters={**f, "now": NOW}) for u in (0, 7) for f in FILTERS.values()]
+    reqs += [RecommendRequest(user_id=10**9, k=5), RecommendRequest(user_id=10**9, history=[int(st.bundle.post_ids[3])], k=5)]
+    for r in reqs:  # fill the profile cache first, so the loop path is taken where it can be
+        st.recommend([r])
+
+    async def run():
+        return await asyncio.gather(*(st.recommend_async(r) for r in reqs))
+
+    for got, r in zip(asyncio.run(run()), reqs):
+        want = st.recommend([r])[0]
+        assert [i["post_id"] for i in got["items"]] == [i["post_id"] for i in want["items"]], r
+        assert [i["why"] for i in got["items"]] == [i["why"] for i in want["items"]]
+        assert (got["fallback"], got["fallback_reason"], got["user_known"]) == (
+            want["fallback"], want["fallback_reason"], want["user_known"])
