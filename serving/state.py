@@ -45,6 +45,8 @@ from serving.settings import Settings
 logger = logging.getLogger(__name__)
 
 NULL_TS = np.iinfo(np.int64).min
+CAP_HEADROOM = 1.5  # over-fetch for an author cap before the state has measured what the cap drops
+CAP_TRACK_MAX = 64  # caps above this keep CAP_HEADROOM (they rarely drop anything)
 _EMPTY = np.zeros(0, np.int64)
 
 
@@ -176,6 +178,7 @@ class ServingState:
         self.overlay: dict[int, UserOverlay] = {}
         self._overlay_lock = threading.Lock()
         self._cache: OrderedDict[int, UserProfile] = OrderedDict()
+        self._cap_kept: dict[int, float] = {}  # author cap -> running share of hits it keeps (fetch sizing)
         self._cache_lock = threading.Lock()
         self._encoders: dict | None = None
         self._mask_api = _takes_mask(model)
@@ -436,13 +439,25 @@ class ServingState:
         """Over-fetch for post-filtering. Posts excluded by id (the user's seen set, explicit ids)
         sit near the user's profile, so they may all rank first: count them in full. The other
         filters (age, authors, deleted) are independent of the query: divide by the fraction of
-        rows they keep. An author cap gets 1.5x headroom. A short answer is widened afterwards
-        (selector search, then exact), so this only sets the common case's cost."""
+        rows they keep. An author cap gets the headroom `_cap_headroom` measures. A short answer is
+        widened afterwards (selector search, then exact), so this only sets the common case's cost."""
         frac = max(self._eligible(p) / max(self.n, 1), 1e-6)
         f = math.ceil((p.k + p.n_direct) / frac * 1.15)
         if p.author_cap:
-            f = math.ceil(f * 1.5)
+            f = math.ceil(f * self._cap_headroom(p.author_cap))
         return int(min(max(f, p.k), self.n))
+
+    def _cap_headroom(self, cap: int) -> float:
+        """Over-fetch factor for an author cap: 1.1 / (share of post-filtered hits the cap kept in
+        recent shared searches with this cap), in [1.1, 4]; CAP_HEADROOM until measured."""
+        kept = self._cap_kept.get(cap)
+        return CAP_HEADROOM if kept is None else min(4.0, max(1.1, 1.1 / max(kept, 1e-3)))
+
+    def _observe_cap(self, cap: int, kept: float) -> None:
+        """Running share of hits an author cap keeps (caps up to CAP_TRACK_MAX; races only blur it)."""
+        if cap <= CAP_TRACK_MAX:
+            old = self._cap_kept.get(cap)
+            self._cap_kept[cap] = kept if old is None else 0.9 * old + 0.1 * kept
 
     def _search_plain(self, queries: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
         return fi.search(self.bundle.index, queries, fetch, params=self._plain_params)
@@ -558,6 +573,8 @@ class ServingState:
             scores, src = scores[order], src[order]
         if p.author_cap is not None and len(src):
             ok = _cap_mask(self._authors(p, src), p.author_cap)
+            if post_filter:
+                self._observe_cap(p.author_cap, float(np.count_nonzero(ok)) / len(ok))
             scores, src = scores[ok], src[ok]
         if len(src) >= p.k:
             return scores[: p.k], src[: p.k]

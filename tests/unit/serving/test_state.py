@@ -264,3 +264,21 @@ def test_async_path_equals_the_threaded_path(states, mode):
         assert [i["why"] for i in got["items"]] == [i["why"] for i in want["items"]]
         assert (got["fallback"], got["fallback_reason"], got["user_known"]) == (
             want["fallback"], want["fallback_reason"], want["user_known"])
+
+
+def test_author_cap_headroom_follows_what_the_cap_drops(ivf_bundle):
+    from serving.state import CAP_HEADROOM
+
+    st = ServingState.load(settings_for(ivf_bundle, exact_max=0))
+    assert st._cap_headroom(2) == CAP_HEADROOM  # prior until measured
+    for _ in range(50):
+        st._observe_cap(2, 1.0)  # the cap dropped nothing
+    assert st._cap_headroom(2) == pytest.approx(1.1)
+    for _ in range(50):
+        st._observe_cap(2, 0.25)  # the cap dropped 3 of 4 hits
+    assert st._cap_headroom(2) == pytest.approx(4.0, rel=0.05)
+    assert st._cap_headroom(1) == CAP_HEADROOM  # per cap value
+    # the shared path measures it, and answers stay complete and capped (check() asserts both)
+    for user in range(6):
+        check(st, user, 40, {"author_cap": 1}, exact=False)
+    assert st._cap_kept[1] < 1.0
