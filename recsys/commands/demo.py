@@ -10,6 +10,12 @@ walkthrough. Outputs go under --out (default ./demo-out):
     report/      the evaluation report (report.md, report.json, plots)
     index/       the published FAISS bundles
 Re-running reuses the dataset (encoding is incremental) unless --fresh is given.
+
+Training uses the `synth` preset (training/train.py; `tiny` for --size tiny): the `default`
+preset was tuned on TikTok (short histories, no text), while the synthetic platform has long
+histories and informative content, so `synth` weights content 2x the ID part
+(content_scale=2.0), reads 50 history posts, scores cold posts from content only (cold_knn=0)
+and trains up to 30 epochs with patience 5. Pass --preset to override.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("demo-out"), help="output directory (default: demo-out)")
     p.add_argument("--size", default="default", choices=("tiny", "small", "default"), help="synthetic platform size")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--preset", default=None, help="training preset (default: tiny for --size tiny, else default)")
+    p.add_argument("--preset", default=None, help="training preset (default: tiny for --size tiny, else synth)")
     p.add_argument("--fresh", action="store_true", help="delete --out first and regenerate everything")
     p.add_argument("--no-serve", action="store_true", help="stop after build-index instead of serving the API")
     p.add_argument("--host", default="127.0.0.1")
@@ -54,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.fresh and out.exists():
         shutil.rmtree(out)
     data, run_dir, report, index = out / "data", out / "run", out / "report", out / "index"
-    preset = args.preset or ("tiny" if args.size == "tiny" else "default")
+    preset = args.preset or ("tiny" if args.size == "tiny" else "synth")
     t0 = time.perf_counter()
 
     if (data / "posts.parquet").is_file():
