@@ -99,25 +99,23 @@ def read_table(path: Path, separator: str = "\t") -> pl.DataFrame:
         raise ArtifactError(f"{path}: not a readable tab-separated file: {e}") from e
 
 
-def to_int_column(df: pl.DataFrame, col: str, path: Path, what: str) -> pl.Series:
-    """Parse a String column of integers (nulls kept); SchemaError names the first bad value."""
+def _parse_column(df: pl.DataFrame, col: str, path: Path, what: str, dtype: pl.DataType, kind: str) -> pl.Series:
+    """Parse a String column into `dtype` (nulls kept); SchemaError names the first bad values."""
     s = df[col].str.strip_chars()
-    parsed = s.cast(pl.Int64, strict=False)
+    parsed = s.cast(dtype, strict=False)
     bad = s.is_not_null() & parsed.is_null()
     if bad.any():
         example = s.filter(bad).head(3).to_list()
-        raise SchemaError(f"{path}: column {col!r} ({what}) must hold integers, got {example}")
+        raise SchemaError(f"{path}: column {col!r} ({what}) must hold {kind}, got {example}")
     return parsed
+
+
+def to_int_column(df: pl.DataFrame, col: str, path: Path, what: str) -> pl.Series:
+    return _parse_column(df, col, path, what, pl.Int64, "integers")
 
 
 def to_float_column(df: pl.DataFrame, col: str, path: Path, what: str) -> pl.Series:
-    s = df[col].str.strip_chars()
-    parsed = s.cast(pl.Float64, strict=False)
-    bad = s.is_not_null() & parsed.is_null()
-    if bad.any():
-        example = s.filter(bad).head(3).to_list()
-        raise SchemaError(f"{path}: column {col!r} ({what}) must hold numbers, got {example}")
-    return parsed
+    return _parse_column(df, col, path, what, pl.Float64, "numbers")
 
 
 def find_inter_file(src: Path, name: str | None = None) -> Path:
