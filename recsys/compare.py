@@ -24,7 +24,7 @@ import torch
 from recsys.baselines import NEEDS_FEATURES, aligned_features, get_baseline
 from recsys.dataset import Dataset, load_dataset
 from recsys.errors import ArtifactError, ConfigError
-from recsys.evaluation import DEFAULT_KS, check_ks, evaluate, top_k_lists
+from recsys.evaluation import DEFAULT_KS, check_ks, evaluate
 from recsys.ground_truth import load_ground_truth, preference_recovery
 from recsys.interactions import InteractionData, build_interaction_data
 from recsys.io import read_json
@@ -104,11 +104,12 @@ def compare(
 
 
 def _evaluate_model(model_id, kind, scorer, data, split, ks, chunk_users, fit_s, selection, info, gt=None):
-    res = evaluate(scorer, data, split, ks, chunk_users=chunk_users)
+    res = evaluate(scorer, data, split, ks, chunk_users=chunk_users, keep_lists=gt is not None)
     hidden = None
     if gt is not None:  # synthetic platform: how well the lists recover the hidden preferences
         k = 20 if 20 in ks else ks[-1]
-        hidden = preference_recovery(gt, data, *top_k_lists(scorer, data, split, k, chunk_users))
+        users, idx, valid = res.pop("lists")  # top-max(ks), ordered: the top-k is its prefix
+        hidden = preference_recovery(gt, data, users, idx[:, :k], valid[:, :k])
     valid_res = evaluate(scorer, data, "valid", ks, chunk_users=chunk_users) if split == "test" else None
     valid = valid_res["metrics"] if valid_res else None
     logger.info("%s: %s recall@%d %.4f (fit %.1f s, eval %.2f s)", model_id, split, ks[-1], res["metrics"][f"recall@{ks[-1]}"], fit_s, res["timings"]["total_s"])

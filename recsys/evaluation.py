@@ -86,13 +86,16 @@ def evaluate(
     ks: Sequence[int] = DEFAULT_KS,
     chunk_users: int = 2048,
     max_chunk_bytes: int = MAX_CHUNK_BYTES,
+    keep_lists: bool = False,
 ) -> dict[str, Any]:
     """Full-ranking evaluation of `scorer` on `split` (see the module docstring for the protocol).
 
     Returns {"metrics": {"recall@K", "ndcg@K", "precision@K", "hit@K", "mrr@K", "coverage@K"},
     "coverage": {"coverage@K"}, "buckets": {"items": {...}, "history": {...}}, "n_users",
     "n_posts", "split", "ks", "scorer", "dataset", "dataset_fingerprint",
-    "timings": {"score_s", "rank_s", "metrics_s", "total_s"}}.
+    "timings": {"score_s", "rank_s", "metrics_s", "total_s"}}. With `keep_lists`, also "lists":
+    (users int64 (U',), idx int64 (U', K) post positions, valid bool (U', K)), the masked top-K
+    lists that were scored (K = max(ks); `valid` is False where fewer posts were left after masking).
     """
     t_start = time.perf_counter()
     ks = check_ks(ks)
@@ -115,6 +118,8 @@ def evaluate(
     chunk = max(1, min(chunk_users, max_chunk_bytes // max(4 * n_posts, 1)))
 
     acc = _Accumulator(ks, n_posts, cold)
+    lists_idx: list[np.ndarray] = []
+    lists_valid: list[np.ndarray] = []
     t_score = t_rank = t_metrics = 0.0
     for start in range(0, len(users), chunk):
         u = users[start : start + chunk]  # (B,)
@@ -127,7 +132,11 @@ def evaluate(
         vals, idx = vals.cpu(), idx.cpu()  # scorers may return CUDA tensors
         del s
         t2 = time.perf_counter()
-        acc.add(u, idx.numpy(), torch.isfinite(vals).numpy(), relevant, hist_len)
+        finite = torch.isfinite(vals).numpy()
+        acc.add(u, idx.numpy(), finite, relevant, hist_len)
+        if keep_lists:
+            lists_idx.append(idx.numpy())
+            lists_valid.append(finite)
         t3 = time.perf_counter()
         t_score += t1 - t0
         t_rank += t2 - t1
@@ -135,6 +144,7 @@ def evaluate(
 
     metrics, coverage, buckets = acc.result()
     total = time.perf_counter() - t_start
+    extra = {"lists": (users, np.concatenate(lists_idx), np.concatenate(lists_valid))} if keep_lists else {}
     logger.debug("evaluated %s on %s: %d users in %.2f s", getattr(scorer, "name", "?"), split, len(users), total)
     return {
         "metrics": metrics,
@@ -154,34 +164,8 @@ def evaluate(
             "total_s": round(total, 4),
             "chunk_users": int(chunk),
         },
+        **extra,
     }
-
-
-def top_k_lists(
-    scorer: Scorer, data: InteractionData, split: str = "test", k: int = 20, chunk_users: int = 2048
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The masked top-k lists that `evaluate` ranks, for users with >= 1 relevant item in `split`.
-
-    Returns (users int64 (U',), idx int64 (U', k) post positions, valid bool (U', k)); `valid` is
-    False where fewer than k posts were left after masking.
-    """
-    exclude = data.exclude_for(split).tocsr()
-    relevant = _relevant(data.split(split), exclude)
-    users = np.flatnonzero(np.diff(relevant.indptr) > 0).astype(np.int64)
-    k = min(k, data.n_posts)
-    chunk = max(1, min(chunk_users, MAX_CHUNK_BYTES // max(4 * data.n_posts, 1)))
-    out_idx, out_valid = [], []
-    for start in range(0, len(users), chunk):
-        u = users[start : start + chunk]
-        with torch.no_grad():
-            s = _as_scores(scorer.score(u), len(u), data.n_posts, getattr(scorer, "name", "scorer"))
-        _mask_inplace(s, exclude, u)
-        vals, idx = _topk_canonical(s, k)
-        out_idx.append(idx.cpu().numpy())
-        out_valid.append(torch.isfinite(vals).cpu().numpy())
-    if not out_idx:
-        return users, np.zeros((0, k), np.int64), np.zeros((0, k), bool)
-    return users, np.concatenate(out_idx), np.concatenate(out_valid)
 
 
 # --------------------------------------------------------------------------- ranking

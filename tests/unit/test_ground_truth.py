@@ -10,7 +10,7 @@ import torch
 
 from recsys.baselines import get_baseline
 from recsys.dataset import load_dataset
-from recsys.evaluation import top_k_lists
+from recsys.evaluation import evaluate
 from recsys.ground_truth import load_ground_truth, preference_recovery
 from recsys.interactions import build_interaction_data
 from recsys.split import split_dataset
@@ -37,8 +37,8 @@ def test_oracle_recovers_hidden_preferences(tiny_synth, tmp_path):
     data = build_interaction_data(ds)
     gt = load_ground_truth(root, ds.posts)
     assert gt is not None
-    oracle = preference_recovery(gt, data, *top_k_lists(Oracle(gt, data), data, "test", k=5))
-    pop = preference_recovery(gt, data, *top_k_lists(get_baseline("popular")(data), data, "test", k=5))
+    oracle = preference_recovery(gt, data, *evaluate(Oracle(gt, data), data, "test", ks=(5,), keep_lists=True)["lists"])
+    pop = preference_recovery(gt, data, *evaluate(get_baseline("popular")(data), data, "test", ks=(5,), keep_lists=True)["lists"])
     assert oracle["n_users"] > 0 and oracle["n_users"] == pop["n_users"]
     assert oracle["topic_affinity@5"] > 0.8  # < 1 only where train masking removes favourite-topic posts
     assert oracle["topic_affinity@5"] > pop["topic_affinity@5"] + 0.2
