@@ -24,8 +24,8 @@ import torch
 from recsys.baselines import NEEDS_FEATURES, aligned_features, get_baseline
 from recsys.dataset import Dataset, load_dataset
 from recsys.errors import ArtifactError, ConfigError
-from recsys.evaluation import DEFAULT_KS, check_ks, evaluate
-from recsys.ground_truth import load_ground_truth, preference_recovery
+from recsys.evaluation import DEFAULT_KS, check_ks, evaluate, relevant_items
+from recsys.ground_truth import load_ground_truth, oracle_lists, preference_recovery
 from recsys.interactions import InteractionData, build_interaction_data
 from recsys.io import read_json
 from recsys.published import published_for
@@ -58,7 +58,7 @@ def compare(
         check_run_dataset(Path(r), ds)  # a run from other data fails before any training
     features = aligned_features(ds.root, data.post_ids) if NEEDS_FEATURES & set(baselines) else None
 
-    gt = load_ground_truth(ds.root, ds.posts)
+    gt = load_ground_truth(ds.root, ds.posts, ds.meta)
     models = []
     for name, fit in fits.items():
         t0 = time.perf_counter()
@@ -99,8 +99,21 @@ def compare(
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "note": "timings on a shared CPU are noisy"},
         "models": models,
+        "hidden_reference": _hidden_reference(gt, data, split, ks),
         "published": published_for(ds.meta, split),
     }
+
+
+def _hidden_reference(gt, data: InteractionData, split: str, ks) -> dict | None:
+    """The hidden-preference measures of lists ranked by the ground truth's own choice weights
+    (synthetic platform only): the ceiling of pref_capture, and what a perfect recovery scores on
+    the partial measures (topic affinity, favourite-author share)."""
+    if gt is None:
+        return None
+    k = 20 if 20 in ks else ks[-1]
+    relevant = relevant_items(data.split(split), data.exclude_for(split).tocsr())
+    users = np.flatnonzero(np.diff(relevant.indptr) > 0).astype(np.int64)  # the evaluated users
+    return preference_recovery(gt, data, *oracle_lists(gt, data, users, split, k), split)
 
 
 def _evaluate_model(model_id, kind, scorer, data, split, ks, chunk_users, fit_s, selection, info, gt=None):
@@ -109,7 +122,7 @@ def _evaluate_model(model_id, kind, scorer, data, split, ks, chunk_users, fit_s,
     if gt is not None:  # synthetic platform: how well the lists recover the hidden preferences
         k = 20 if 20 in ks else ks[-1]
         users, idx, valid = res.pop("lists")  # top-max(ks), ordered: the top-k is its prefix
-        hidden = preference_recovery(gt, data, users, idx[:, :k], valid[:, :k])
+        hidden = preference_recovery(gt, data, users, idx[:, :k], valid[:, :k], split)
     valid_res = evaluate(scorer, data, "valid", ks, chunk_users=chunk_users) if split == "test" else None
     valid = valid_res["metrics"] if valid_res else None
     logger.info("%s: %s recall@%d %.4f (fit %.1f s, eval %.2f s)", model_id, split, ks[-1], res["metrics"][f"recall@{ks[-1]}"], fit_s, res["timings"]["total_s"])

@@ -104,7 +104,7 @@ def evaluate(
     target = data.split(split)
     exclude = data.exclude_for(split).tocsr()
     n_posts = data.n_posts
-    relevant = _relevant(target, exclude)  # csr (U, N) bool-ish
+    relevant = relevant_items(target, exclude)  # csr (U, N) bool-ish
     n_rel = np.diff(relevant.indptr)
     users = np.flatnonzero(n_rel > 0).astype(np.int64)
     if len(users) == 0:
@@ -171,7 +171,7 @@ def evaluate(
 # --------------------------------------------------------------------------- ranking
 
 
-def _relevant(target: sp.csr_matrix, exclude: sp.csr_matrix) -> sp.csr_matrix:
+def relevant_items(target: sp.csr_matrix, exclude: sp.csr_matrix) -> sp.csr_matrix:
     """Target items minus excluded ones (a post already seen is not a new relevant item)."""
     rel = target.tocsr().astype(np.float32)
     rel.data[:] = 1.0

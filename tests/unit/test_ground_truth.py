@@ -1,5 +1,6 @@
 """Hidden-preference recovery on the synthetic platform: an oracle that ranks by the hidden
-topic weights must score near 1, and clearly above popularity."""
+topic weights must score near 1 on topic affinity, and clearly above popularity; lists ranked by
+the full hidden choice weights capture all of the preference mass (1.0), others less."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 from recsys.baselines import get_baseline
 from recsys.dataset import load_dataset
 from recsys.evaluation import evaluate
-from recsys.ground_truth import load_ground_truth, preference_recovery
+from recsys.ground_truth import load_ground_truth, oracle_lists, preference_recovery
 from recsys.interactions import build_interaction_data
 from recsys.split import split_dataset
 
@@ -35,14 +36,24 @@ def test_oracle_recovers_hidden_preferences(tiny_synth, tmp_path):
     split_dataset(root)
     ds = load_dataset(root)
     data = build_interaction_data(ds)
-    gt = load_ground_truth(root, ds.posts)
-    assert gt is not None
-    oracle = preference_recovery(gt, data, *evaluate(Oracle(gt, data), data, "test", ks=(5,), keep_lists=True)["lists"])
-    pop = preference_recovery(gt, data, *evaluate(get_baseline("popular")(data), data, "test", ks=(5,), keep_lists=True)["lists"])
+    gt = load_ground_truth(root, ds.posts, ds.meta)
+    assert gt is not None and gt.choice["author_boost"] == 3.0 and len(gt.post_pop) == len(gt.post_topic)
+    oracle = preference_recovery(gt, data, *evaluate(Oracle(gt, data), data, "test", ks=(5,), keep_lists=True)["lists"], "test")
+    pop = preference_recovery(gt, data, *evaluate(get_baseline("popular")(data), data, "test", ks=(5,), keep_lists=True)["lists"], "test")
     assert oracle["n_users"] > 0 and oracle["n_users"] == pop["n_users"]
     assert oracle["topic_affinity@5"] > 0.8  # < 1 only where train masking removes favourite-topic posts
     assert oracle["topic_affinity@5"] > pop["topic_affinity@5"] + 0.2
     assert 0.0 <= pop["fav_author@5"] <= 1.0
+    users = evaluate(Oracle(gt, data), data, "test", ks=(5,), keep_lists=True)["lists"][0]
+    ref_lists = oracle_lists(gt, data, users, "test", 5)
+    ref = preference_recovery(gt, data, *ref_lists, "test")
+    assert ref["pref_capture@5"] == 1.0  # the best K by construction
+    assert pop["pref_capture@5"] < 0.95 and oracle["pref_capture@5"] < 0.95
+    # the choice weights trade topic against popularity / authors: the topic-only oracle is more topical
+    assert oracle["topic_affinity@5"] >= ref["topic_affinity@5"]
+    excl = data.exclude_for("test").tocsr()
+    for row, u in enumerate(ref_lists[0]):  # masked (already seen) posts are never in the best K
+        assert not set(ref_lists[1][row][ref_lists[2][row]]) & set(excl.indices[excl.indptr[u] : excl.indptr[u + 1]])
 
 
 def test_no_ground_truth_outside_synth(tmp_path):
