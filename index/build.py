@@ -184,6 +184,7 @@ def build_from_run(
     for m in usable:
         if feats[m].dim != run.modalities[m]:
             raise SchemaError(f"features[{m}] dim {feats[m].dim} != run input dim {run.modalities[m]} ({data_dir})")
+    authors = ds.posts["author_id"].fill_null(-1).to_numpy().astype(np.int64)
     latents, vectors = [], []
     for s in range(0, len(post_ids), CHUNK):  # bounded memory on large catalogues
         ids = post_ids[s : s + CHUNK]
@@ -192,7 +193,7 @@ def build_from_run(
             f[m], p[m] = feats[m].aligned(ids)
         z = np.asarray(run.post_latents(f, p), np.float32)  # (n, Z)
         latents.append(z)
-        vectors.append(np.asarray(run.post_vectors(z, ids), np.float32))  # (n, d)
+        vectors.append(np.asarray(run.post_vectors(z, ids, authors[s : s + CHUNK]), np.float32))  # (n, d)
     latents_a, vectors_a = np.concatenate(latents), np.concatenate(vectors)
 
     inter = ds.interactions
@@ -202,7 +203,6 @@ def build_from_run(
     pop = dict(zip(counts["post_id"].to_list(), counts["len"].to_list()))
     popularity = np.array([pop.get(int(p), 0) for p in post_ids], np.int64)
     created = ds.posts["created_at"].cast(pl.Int64).fill_null(NULL_TS).to_numpy().astype(np.int64)
-    authors = ds.posts["author_id"].fill_null(-1).to_numpy().astype(np.int64)
 
     queries = _user_queries(run, histories, post_ids, latents_a, vectors_a, n_queries, seed)
     cat = Catalogue(post_ids, authors, created, latents_a, vectors_a, popularity, histories)

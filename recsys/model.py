@@ -3,9 +3,11 @@
 
 Shape legend: B batch (user, post) pairs, L history, N posts, U users, Z latent, d retrieval dim.
 
-    post vector  p_i = normalise(s * n(W_p latent_i) + n(e_i))
+    post vector  p_i = normalise(s * n(W_p latent_i) + n(e_i + a_i))
                        e_i = propagated post ID row, only for posts with a train interaction
-                       (a cold post gets normalise(W_p latent_i): content only)
+                       a_i = ID row of the post's author, only for authors with a train interaction
+                       (a cold post by a known author gets its author row; a cold post by an
+                       unknown author gets normalise(W_p latent_i): content only)
     user vector  u   = normalise(s * n(profile(history latents)) + n(e_u))
                        e_u = propagated user ID row, or, for a user unknown to the table, the
                        mean of e_i over the history (ID bag)
@@ -40,6 +42,7 @@ class ModelConfig:
     modalities: tuple[tuple[str, int], ...]  # ((name, dim), ...)
     n_users: int = 0  # ID table rows (users of the training data)
     n_posts: int = 0  # ID table rows (posts of the training data)
+    n_authors: int = 0  # author ID table rows (authors of the training data; 0 = no author table)
     hidden: int = 128
     latent_dim: int = 64
     dim: int = 64
@@ -48,6 +51,7 @@ class ModelConfig:
     modality_dropout: float = 0.2
     align_temperature: float = 0.2
     use_id: bool = True
+    use_author: bool = True  # an author ID table when the data names authors (needs use_id)
     graph_layers: int = 3
     loss: str = "softmax"  # "softmax" (in-batch + logQ) | "bpr" | "full" (softmax over all posts)
     temperature: float = 0.1
@@ -129,17 +133,28 @@ class Recommender(nn.Module):
         self.autoencoder = MultimodalAutoencoder(cfg.autoencoder())
         self.post_head = nn.Sequential(nn.Linear(cfg.latent_dim, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))
         self.profile = UserProfile(cfg.profile())
-        self.ids = IdTables(cfg.n_users, cfg.n_posts, cfg.dim) if cfg.use_id else None
+        n_authors = cfg.n_authors if cfg.use_author else 0
+        self.ids = IdTables(cfg.n_users, cfg.n_posts, cfg.dim, n_authors=n_authors) if cfg.use_id else None
         # Training-graph state (buffers: saved with the checkpoint, rebuilt by `set_graph`).
         self.register_buffer("user_known", torch.zeros(cfg.n_users, dtype=torch.bool))
         self.register_buffer("post_known", torch.zeros(cfg.n_posts, dtype=torch.bool))
         self.register_buffer("log_q", torch.zeros(cfg.n_posts))
+        if n_authors:  # author row of each post row (-1 = none) and which author rows were trained
+            self.register_buffer("post_author", torch.full((cfg.n_posts,), -1, dtype=torch.int64))
+            self.register_buffer("author_known", torch.zeros(n_authors, dtype=torch.bool))
         self.adj: torch.Tensor | None = None
 
     # -- training graph -------------------------------------------------------------------
-    def set_graph(self, users: torch.Tensor, posts: torch.Tensor) -> None:
-        """Train edges (user rows, post rows), int64 (E,)."""
+    def set_graph(self, users: torch.Tensor, posts: torch.Tensor, post_author: torch.Tensor | None = None) -> None:
+        """Train edges (user rows, post rows), int64 (E,); post_author int64 (N,): author row of
+        every post row, -1 = no author (needed when the model has an author table)."""
         cfg = self.cfg
+        if hasattr(self, "post_author"):
+            if post_author is None or len(post_author) != cfg.n_posts:
+                raise ValueError(f"the model has an author table: set_graph needs post_author of shape ({cfg.n_posts},)")
+            self.post_author.copy_(post_author)
+            a = post_author[posts]
+            self.author_known.copy_(torch.bincount(a[a >= 0], minlength=len(self.author_known))[: len(self.author_known)] > 0)
         self.user_known.copy_(torch.bincount(users, minlength=cfg.n_users)[: cfg.n_users] > 0)
         cnt = torch.bincount(posts, minlength=cfg.n_posts)[: cfg.n_posts].float()
         self.post_known.copy_(cnt > 0)
@@ -147,19 +162,30 @@ class Recommender(nn.Module):
         self.adj = normalized_adjacency(users, posts, cfg.n_users, cfg.n_posts) if cfg.graph_layers > 0 else None
         self.edges = (users, posts)
 
-    def id_rows(self, drop_edges: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Propagated ID tables (user (U, d), post (N, d)), zero rows where unknown.
+    def id_rows(self, drop_edges: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None:
+        """ID tables: propagated user (U, d) and post (N, d) rows, author rows (A, d) or None
+        (not propagated); zero rows where unknown.
         drop_edges: int64 positions in the train edge list to leave out of the graph."""
         if self.ids is None:
             return None
-        u, p = self.ids.all_rows()
+        u, p, a = self.ids.all_rows()
+        if a is not None:
+            a = a * self.author_known.unsqueeze(1)
         adj = self.adj
         if drop_edges is not None and adj is not None:
             keep = torch.ones(len(self.edges[0]), dtype=torch.bool)
             keep[drop_edges] = False
             adj = normalized_adjacency(self.edges[0][keep], self.edges[1][keep], self.cfg.n_users, self.cfg.n_posts)
         u, p = propagate(adj, u, p, self.cfg.graph_layers)
-        return u * self.user_known.unsqueeze(1), p * self.post_known.unsqueeze(1)
+        return u * self.user_known.unsqueeze(1), p * self.post_known.unsqueeze(1), a
+
+    def author_part(self, author_rows: torch.Tensor | None, post_rows: torch.Tensor) -> torch.Tensor | float:
+        """author_rows (A, d) from `id_rows` or None; post rows (B,) -> their authors' rows (B, d)
+        (zeros for posts without a known author), or 0.0 without an author table."""
+        if author_rows is None:
+            return 0.0
+        rows = self.post_author[post_rows]
+        return author_rows[rows.clamp_min(0)] * (rows >= 0).unsqueeze(1)
 
     def combine(self, content: torch.Tensor, id_part: torch.Tensor) -> torch.Tensor:
         """content_scale * content + id part (rows of zeros = no ID); with `part_norm` each part
@@ -196,9 +222,11 @@ class Recommender(nn.Module):
         sd = {k: v for k, v in self.state_dict().items() if not k.startswith("ids.")}
         if self.ids is not None:
             with torch.no_grad():
-                u, p = self.ids.all_rows()
+                u, p, a = self.ids.all_rows()
             sd["ids.ebc.embedding_bags.user.weight"] = u.detach().clone()
             sd["ids.ebc.embedding_bags.post.weight"] = p.detach().clone()
+            if a is not None:
+                sd["ids.ebc.embedding_bags.author.weight"] = a.detach().clone()
         return {k: v.detach().cpu().clone() for k, v in sd.items()}
 
     def losses(self, batch: Batch, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -218,21 +246,21 @@ class Recommender(nn.Module):
         neg_content = content[batch.negatives] if batch.negatives is not None else None
         neg_vec = neg_content
         if rows is not None:
-            u_tab, p_tab = rows
+            u_tab, p_tab, a_tab = rows
             u_id = u_tab[batch.users]
             bag, _ = id_bag(p_tab, hist)
             drop_u = torch.rand(len(u_id), 1) < cfg.user_id_dropout if self.training else torch.zeros(len(u_id), 1, dtype=torch.bool)
             u_vec = self.combine(u_vec, torch.where(drop_u, bag, u_id))
             keep_p = (torch.rand(len(batch.posts), 1) >= cfg.post_id_dropout).float() if self.training else 1.0
-            p_vec = self.combine(p_content, p_tab[batch.posts] * keep_p)
+            p_vec = self.combine(p_content, p_tab[batch.posts] * keep_p + self.author_part(a_tab, batch.posts))
             if batch.negatives is not None:
-                neg_vec = self.combine(neg_content, p_tab[batch.negatives])
+                neg_vec = self.combine(neg_content, p_tab[batch.negatives] + self.author_part(a_tab, batch.negatives))
         u = self.norm_user(u_vec)
         if cfg.loss == "full":  # softmax over every post (small catalogues: no sampling bias)
             all_vec = content
             if rows is not None:
                 keep = (torch.rand(len(content), 1) >= cfg.post_id_dropout).float() if self.training else 1.0
-                all_vec = self.combine(content, rows[1] * keep)
+                all_vec = self.combine(content, rows[1] * keep + self.author_part(a_tab, torch.arange(len(content))))
             out = {"retrieval": self._full_softmax(u, self.norm_post(all_vec), batch)}
             if cfg.content_weight > 0 and rows is not None:
                 out["content"] = self._full_softmax(u, self.norm_post(content), batch)
@@ -281,12 +309,15 @@ class Recommender(nn.Module):
     # -- inference ------------------------------------------------------------------------------
     @torch.no_grad()
     def export(self, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Everything serving needs without the graph: latents (N, Z), propagated ID tables."""
+        """Everything serving needs without the graph: latents (N, Z), propagated ID tables, and
+        the author table (A, d) when there is one."""
         latents = self.post_latents(feats, present)
         out = {"latents": latents}
         rows = self.id_rows()
         if rows is not None:
-            out["user_table"], out["post_table"] = rows
+            out["user_table"], out["post_table"], a = rows
+            if a is not None:
+                out["author_table"] = a
         return out
 
 

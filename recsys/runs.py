@@ -121,6 +121,8 @@ class LoadedRun:
     user_table: torch.Tensor | None  # float32 (Nu, d)
     run_info: dict = field(default_factory=dict)
     post_content: torch.Tensor | None = None  # float32 (Np, d) L2-normalised content vectors of the ID-row posts
+    author_table_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # int64 (Na,) sorted
+    author_table: torch.Tensor | None = None  # float32 (Na, d) author ID rows (None: no author table)
 
     @property
     def modalities(self) -> dict[str, int]:
@@ -156,8 +158,9 @@ class LoadedRun:
         return self.model.post_latents(f, p).numpy()
 
     @torch.no_grad()
-    def post_vectors(self, latents: np.ndarray, post_ids: np.ndarray) -> np.ndarray:
-        """latents float32 (N, Z), post_ids int64 (N,) -> float32 (N, d), L2-normalised."""
+    def post_vectors(self, latents: np.ndarray, post_ids: np.ndarray, author_ids: np.ndarray | None = None) -> np.ndarray:
+        """latents float32 (N, Z), post_ids int64 (N,), author_ids int64 (N,) (-1 or None = no
+        author; an author unknown to the run adds nothing) -> float32 (N, d), L2-normalised."""
         from recsys.model import post_vectors
 
         lat = torch.as_tensor(np.asarray(latents, np.float32))
@@ -169,7 +172,14 @@ class LoadedRun:
             k = int(self.config.get("cold_knn", 0))
             if len(cold) and k > 0 and self.post_content is not None and len(self.post_content):
                 id_rows[torch.from_numpy(cold)] = self._borrowed_id_rows(lat[torch.from_numpy(cold)], k)
+            if self.author_table is not None and author_ids is not None:
+                id_rows = id_rows + self.author_rows(np.asarray(author_ids, np.int64).reshape(-1))
         return post_vectors(self.model, lat, id_rows).numpy()
+
+    def author_rows(self, author_ids: np.ndarray) -> torch.Tensor:
+        """author_ids int64 (N,) -> author ID rows float32 (N, d), zeros for -1 / unknown authors."""
+        rows = _lookup(self.author_table_ids, author_ids)
+        return self.author_table[torch.from_numpy(rows).clamp_min(0)] * torch.from_numpy(rows >= 0).unsqueeze(1)
 
     def _borrowed_id_rows(self, latents: torch.Tensor, k: int, chunk: int = 4096) -> torch.Tensor:
         """Cold posts: softmax(cos / 0.1)-weighted mean of the ID rows of the k posts with the
@@ -272,6 +282,8 @@ def load_run(run_dir: Path) -> LoadedRun:
         user_table=ex.get("user_table"),
         run_info=info,
         post_content=ex.get("post_content"),
+        author_table_ids=np.asarray(ex.get("author_ids", torch.zeros(0, dtype=torch.int64)), np.int64),
+        author_table=ex.get("author_table"),
     )
 
 
@@ -279,7 +291,7 @@ def scorer_from_run(run: LoadedRun, ds: Dataset, data: InteractionData, name: st
     """Score every user of `data` against every post, with histories = train interactions."""
     feats, present, _ = aligned_features(ds.root, data.post_ids, [m for m in run.modalities if _has_store(ds.root, m)])
     lat = run.post_latents(feats, present)  # (N, Z)
-    posts = run.post_vectors(lat, data.post_ids)  # (N, d)
+    posts = run.post_vectors(lat, data.post_ids, post_authors(ds, data.post_ids))  # (N, d)
     hists = train_histories(ds, data)
     users = []
     for start in range(0, data.n_users, 4096):
@@ -289,6 +301,15 @@ def scorer_from_run(run: LoadedRun, ds: Dataset, data: InteractionData, name: st
         hid = np.where(hp >= 0, data.post_ids[np.clip(hp, 0, None)], -1)
         users.append(run.user_vectors(hl, hid, data.user_ids[rows]))
     return VectorScorer(name or f"run:{run.run_dir.name}", torch.from_numpy(np.concatenate(users)), torch.from_numpy(posts))
+
+
+def post_authors(ds: Dataset, post_ids: np.ndarray) -> np.ndarray:
+    """Author id of each post in `post_ids` (int64 (N,)), -1 where the dataset names none."""
+    known = ds.posts.select("post_id", "author_id").drop_nulls()
+    if known.is_empty():
+        return np.full(len(post_ids), -1, np.int64)
+    pos = _lookup(known["post_id"].to_numpy().astype(np.int64), np.asarray(post_ids, np.int64))
+    return np.where(pos >= 0, known["author_id"].to_numpy().astype(np.int64)[pos.clip(0)], -1)
 
 
 def _has_store(root: Path, m: str) -> bool:

@@ -8,8 +8,9 @@ Z post latent width, d retrieval dim, U users / N posts with an ID row.
       -> MLP -> content profile (B, d)
 
 ID part (`IdTables`): one torchrec EmbeddingBagCollection with two tables, `user` (feature
-`user_id`) and `post` (feature `post_id`), looked up with a KeyedJaggedTensor so the same module
-shards with DistributedModelParallel. The model looks up every row at once (bags of one id) and
+`user_id`) and `post` (feature `post_id`), plus an `author` table (feature `author_id`) when the
+data names authors, looked up with a KeyedJaggedTensor so the same module shards with
+DistributedModelParallel. The model looks up every row at once (bags of one id) and
 then propagates over the train graph (see `recsys.model`); the history of a user is also pooled as
 an ID bag (`id_bag`) over the post table, which gives users unknown to the user table an ID part.
 
@@ -78,21 +79,25 @@ class UserProfile(nn.Module):
 
 
 class IdTables(nn.Module):
-    """torchrec EBC with a `user` (U, d) and a `post` (N, d) table.
+    """torchrec EBC with a `user` (U, d), a `post` (N, d) and, when n_authors > 0, an `author`
+    (A, d) table.
 
-    `forward(kjt)` -> KeyedTensor; `all_rows()` -> (user (U, d), post (N, d)) by looking every
-    row up as a bag of one id (differentiable, and sharded under DistributedModelParallel)."""
+    `forward(kjt)` -> KeyedTensor; `all_rows()` -> (user (U, d), post (N, d), author (A, d) or
+    None) by looking every row up as a bag of one id (differentiable, and sharded under
+    DistributedModelParallel)."""
 
-    def __init__(self, n_users: int, n_posts: int, dim: int, device: torch.device | None = None) -> None:
+    def __init__(self, n_users: int, n_posts: int, dim: int, device: torch.device | None = None, n_authors: int = 0) -> None:
         super().__init__()
-        self.n_users, self.n_posts, self.dim = n_users, n_posts, dim
+        self.n_users, self.n_posts, self.n_authors, self.dim = n_users, n_posts, n_authors, dim
+        sizes = {"user": n_users, "post": n_posts} | ({"author": n_authors} if n_authors > 0 else {})
         self.ebc = EmbeddingBagCollection(
             tables=[
-                EmbeddingBagConfig(name="user", embedding_dim=dim, num_embeddings=max(n_users, 1), feature_names=["user_id"], pooling=PoolingType.SUM),
-                EmbeddingBagConfig(name="post", embedding_dim=dim, num_embeddings=max(n_posts, 1), feature_names=["post_id"], pooling=PoolingType.SUM),
+                EmbeddingBagConfig(name=t, embedding_dim=dim, num_embeddings=max(n, 1), feature_names=[f"{t}_id"], pooling=PoolingType.SUM)
+                for t, n in sizes.items()
             ],
             device=device or torch.device("cpu"),
         )
+        self.sizes = sizes
 
     def reset_parameters(self, std: float = 0.1, seed: int = 0) -> None:
         g = torch.Generator().manual_seed(seed)
@@ -101,19 +106,21 @@ class IdTables(nn.Module):
                 t.weight.copy_(torch.randn(t.weight.shape, generator=g) * std)
 
     def all_rows_kjt(self) -> KeyedJaggedTensor:
-        """KJT with stride S = max(U, N): bag i of `user_id` = [i] for i < U, of `post_id` = [i]
-        for i < N; the remaining bags are empty."""
-        S = max(self.n_users, self.n_posts)
+        """KJT with stride S = the largest table: bag i of feature `<table>_id` = [i] for i below
+        that table's size; the remaining bags are empty."""
+        S = max(self.sizes.values())
         ar = torch.arange(S, dtype=torch.int64)
-        lengths = torch.cat([(ar < self.n_users).long(), (ar < self.n_posts).long()])  # (2S,)
-        values = torch.cat([ar[: self.n_users], ar[: self.n_posts]])
-        return KeyedJaggedTensor.from_lengths_sync(keys=["user_id", "post_id"], values=values, lengths=lengths)
+        lengths = torch.cat([(ar < n).long() for n in self.sizes.values()])  # (T * S,)
+        values = torch.cat([ar[:n] for n in self.sizes.values()])
+        return KeyedJaggedTensor.from_lengths_sync(keys=[f"{t}_id" for t in self.sizes], values=values, lengths=lengths)
 
-    def all_rows(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> (user float32 (U, d), post float32 (N, d)); `self.ebc` may be sharded (DMP)."""
+    def all_rows(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """-> (user float32 (U, d), post float32 (N, d), author float32 (A, d) or None);
+        `self.ebc` may be sharded (DMP)."""
         kt = self.ebc(self.all_rows_kjt())
         d = kt.to_dict()
-        return d["user_id"][: self.n_users], d["post_id"][: self.n_posts]
+        author = d["author_id"][: self.n_authors] if "author_id" in d else None
+        return d["user_id"][: self.n_users], d["post_id"][: self.n_posts], author
 
 
 def id_bag(table: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,6 +1,7 @@
 """A small handmade dataset for model/training tests: clustered users and posts, two modalities
 (`image` present everywhere, `audio` missing on some posts), a per-user leave-last-out split and
-a few cold posts (content only)."""
+a few cold posts (content only). With `authors=True` every post names one of two authors of its
+topic, so the cold posts are by authors known from train."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from recsys.dataset import save_dataset
 from recsys.features import ModalityFeatures, save_modality
 
 
-def make_dataset(root: Path, n_users: int = 96, n_posts: int = 240, n_topics: int = 12, per_user: int = 8, seed: int = 0) -> Path:
+def make_dataset(root: Path, n_users: int = 96, n_posts: int = 240, n_topics: int = 12, per_user: int = 8, seed: int = 0,
+                 authors: bool = False) -> Path:
     rng = np.random.default_rng(seed)
     topic = rng.integers(0, n_topics, n_posts)
     centers = {"image": rng.normal(size=(n_topics, 24)), "audio": rng.normal(size=(n_topics, 12))}
@@ -43,7 +45,7 @@ def make_dataset(root: Path, n_users: int = 96, n_posts: int = 240, n_topics: in
         pl.when(pl.col("r") == 1).then(pl.lit("test")).when(pl.col("r") == 2).then(pl.lit("valid")).otherwise(pl.lit("train")).alias("split"),
     )
     posts = pl.DataFrame({"post_id": np.arange(n_posts, dtype=np.int64) + 1000}).with_columns(
-        pl.lit(None, dtype=pl.Int64).alias("author_id"),
+        (pl.Series(500 + 2 * topic + np.arange(n_posts) % 2, dtype=pl.Int64) if authors else pl.lit(None, dtype=pl.Int64)).alias("author_id"),
         pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("created_at"),
         pl.lit(None, dtype=pl.String).alias("text"),
         pl.lit(None, dtype=pl.String).alias("image_path"),

@@ -147,6 +147,8 @@ class TrainData:
     posts: np.ndarray  # int64 (E,) post rows
     hist_full: np.ndarray  # int64 (U, Dmax), oldest first, -1 padded
     meta: dict[str, dict]
+    author_ids: np.ndarray  # int64 (A,) author table rows -> author id (empty: the data names no authors)
+    post_author: np.ndarray  # int64 (N,) author row of every post row, -1 = no author
 
 
 def prepare(ds, data, modalities: tuple[str, ...] | None) -> TrainData:
@@ -161,7 +163,10 @@ def prepare(ds, data, modalities: tuple[str, ...] | None) -> TrainData:
         hist_full[u, : len(h)] = h
         users.append(np.full(len(h), u, np.int64))
         posts.append(h)
+    author_ids, post_author = author_rows(ds, data.post_ids)
     return TrainData(
+        author_ids=author_ids,
+        post_author=post_author,
         feats={m: torch.from_numpy(x) for m, x in feats.items()},
         present={m: torch.from_numpy(p) for m, p in present.items()},
         users=np.concatenate(users) if users else np.zeros(0, np.int64),
@@ -169,6 +174,21 @@ def prepare(ds, data, modalities: tuple[str, ...] | None) -> TrainData:
         hist_full=hist_full,
         meta=meta,
     )
+
+
+def author_rows(ds, post_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Author table of the posts `post_ids` (int64 (N,)) from `ds.posts.author_id` (nullable).
+    -> (author_ids int64 (A,) sorted, post_author int64 (N,) row in author_ids or -1)."""
+    import polars as pl
+
+    known = ds.posts.select("post_id", "author_id").drop_nulls()
+    if known.is_empty():
+        return np.zeros(0, np.int64), np.full(len(post_ids), -1, np.int64)
+    look = pl.DataFrame({"post_id": np.asarray(post_ids, np.int64)}).join(known, on="post_id", how="left", maintain_order="left")
+    auth = look["author_id"].fill_null(-1).to_numpy().astype(np.int64)
+    author_ids = np.unique(auth[auth >= 0])
+    rows = np.where(auth >= 0, np.searchsorted(author_ids, auth), -1).astype(np.int64)
+    return author_ids, rows
 
 
 def batch_history(hist_full: np.ndarray, users: np.ndarray, targets: np.ndarray, length: int) -> np.ndarray:
@@ -204,7 +224,7 @@ def _wrap_distributed(model: Recommender, cfg: TrainConfig):
     sharder = EmbeddingBagCollectionSharder(
         fused_params={"optimizer": EmbOptimType.EXACT_ADAGRAD, "learning_rate": cfg.sparse_lr, "eps": 1e-8}
     )
-    constraints = {t: ParameterConstraints(sharding_types=[ShardingType.TABLE_WISE.value], compute_kernels=["fused"]) for t in ("user", "post")}
+    constraints = {t: ParameterConstraints(sharding_types=[ShardingType.TABLE_WISE.value], compute_kernels=["fused"]) for t in model.ids.sizes}
     planner = EmbeddingShardingPlanner(topology=Topology(world_size=world, compute_device="cpu"), constraints=constraints)
     plan = planner.collective_plan(model, [sharder], dist.GroupMember.WORLD)
     dmp = DistributedModelParallel(model, device=torch.device("cpu"), plan=plan, sharders=[sharder])
@@ -274,6 +294,10 @@ def _in_memory_run(model: Recommender, td: TrainData, data, out: Path, ds_fp: st
             "user_ids": torch.from_numpy(data.user_ids[uk]),
             "user_table": ex["user_table"][torch.from_numpy(uk)].contiguous(),
         }
+        if "author_table" in ex:
+            ak = model.author_known.numpy()
+            export["author_ids"] = torch.from_numpy(td.author_ids[ak])
+            export["author_table"] = ex["author_table"][torch.from_numpy(ak)].contiguous()
     run = LoadedRun(
         run_dir=out,
         model=model,
@@ -286,6 +310,8 @@ def _in_memory_run(model: Recommender, td: TrainData, data, out: Path, ds_fp: st
         user_table_ids=np.asarray(export["user_ids"]) if export else np.zeros(0, np.int64),
         user_table=export.get("user_table"),
         post_content=export.get("post_content"),
+        author_table_ids=np.asarray(export["author_ids"]) if "author_ids" in export else np.zeros(0, np.int64),
+        author_table=export.get("author_table"),
     )
     return run, export
 
@@ -319,7 +345,7 @@ def train(cfg: TrainConfig) -> Path:
         modalities=tuple((m, int(x.shape[1])) for m, x in td.feats.items()),
         n_users=data.n_users,
         n_posts=data.n_posts,
-        **cfg.model,
+        **{"n_authors": len(td.author_ids), **cfg.model},
     )
     if mcfg.loss not in ("softmax", "bpr", "full"):
         raise ConfigError(f"loss must be 'softmax', 'bpr' or 'full', got {mcfg.loss!r}")
@@ -329,7 +355,7 @@ def train(cfg: TrainConfig) -> Path:
         enc.set_stats(x)
     if model.ids is not None:
         model.ids.reset_parameters(std=0.1, seed=cfg.seed)
-    model.set_graph(torch.from_numpy(td.users), torch.from_numpy(td.posts))
+    model.set_graph(torch.from_numpy(td.users), torch.from_numpy(td.posts), torch.from_numpy(td.post_author))
     if len(td.users) == 0:
         raise ConfigError(f"{ds.root}: no train interactions")
 
@@ -498,7 +524,8 @@ def scorer_from_run_td(run: LoadedRun, td: TrainData, data):
     feats = {m: x.numpy() for m, x in td.feats.items()}
     present = {m: p.numpy() for m, p in td.present.items()}
     lat = run.post_latents(feats, present)
-    posts = run.post_vectors(lat, data.post_ids)
+    authors = np.where(td.post_author >= 0, td.author_ids[td.post_author.clip(0)] if len(td.author_ids) else -1, -1)
+    posts = run.post_vectors(lat, data.post_ids, authors)
     L = run.max_history
     users = []
     for start in range(0, data.n_users, 4096):

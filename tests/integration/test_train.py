@@ -29,6 +29,11 @@ def small(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def small_authored(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("small_authored") / "ds", authors=True)
+
+
+@pytest.fixture(scope="module")
 def tiny_run(small, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "tiny"
     return train(TrainConfig.preset("tiny", data=str(small), out=str(out), epochs=6))
@@ -139,8 +144,10 @@ def test_overrides_reach_the_model(small, tmp_path):
         cfg.with_overrides(["epochs=many"])
 
 
-def test_distributed_two_processes_learn(small, tmp_path):
-    """torchrun with 2 gloo processes: ID tables sharded table-wise by DistributedModelParallel."""
+def test_distributed_two_processes_learn(small_authored, tmp_path):
+    """torchrun with 2 gloo processes: ID tables (user, post, author) sharded table-wise by
+    DistributedModelParallel."""
+    small = small_authored
     out = tmp_path / "dist"
     env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
     cmd = [
@@ -156,7 +163,36 @@ def test_distributed_two_processes_learn(small, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["valid"]["recall@20"] > 0.3
     run = load_run(out)
-    assert run.post_table is not None and run.user_table is not None
+    assert run.post_table is not None and run.user_table is not None and run.author_table is not None
+
+
+def test_author_table_places_cold_posts_of_known_authors(small_authored, tmp_path):
+    """A post with no train interaction but a known author gets its author's ID row; the same
+    content with no author, or an author the run never saw, is placed by content alone."""
+    out = train(TrainConfig.preset("tiny", data=str(small_authored), out=str(tmp_path / "run"), epochs=4))
+    run = load_run(out)
+    ds = load_dataset(small_authored)
+    data = build_interaction_data(ds)
+    assert run.author_table is not None and run.author_table.shape == (len(run.author_table_ids), run.dim)
+    assert set(run.author_table_ids) == set(ds.posts["author_id"].to_list())  # every author has train posts
+    from recsys.runs import aligned_features, post_authors
+
+    feats, present, _ = aligned_features(small_authored, data.post_ids)
+    lat = run.post_latents(feats, present)
+    authors = post_authors(ds, data.post_ids)
+    cold = np.flatnonzero(~np.isin(data.post_ids, run.post_table_ids))
+    assert len(cold) and (authors[cold] >= 0).all()
+    with_author = run.post_vectors(lat[cold], data.post_ids[cold], authors[cold])
+    no_author = run.post_vectors(lat[cold], data.post_ids[cold])
+    stranger = run.post_vectors(lat[cold], data.post_ids[cold], np.full(len(cold), 999_999))
+    assert np.allclose(np.linalg.norm(with_author, axis=1), 1, atol=1e-5)
+    assert not np.allclose(with_author, no_author) and np.allclose(stranger, no_author)
+    # the author row pulls a cold post towards that author's other posts
+    warm_same = [np.flatnonzero((authors == authors[c]) & np.isin(data.post_ids, run.post_table_ids)) for c in cold]
+    all_vec = run.post_vectors(lat, data.post_ids, authors)
+    sim_with = np.mean([np.mean(all_vec[w] @ with_author[i]) for i, w in enumerate(warm_same)])
+    sim_without = np.mean([np.mean(all_vec[w] @ no_author[i]) for i, w in enumerate(warm_same)])
+    assert sim_with > sim_without
 
 
 @pytest.mark.shared

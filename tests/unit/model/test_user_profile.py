@@ -19,12 +19,23 @@ def test_profile_shapes_masking_and_empty_history():
 def test_id_tables_all_rows_match_weights():
     ids = IdTables(n_users=5, n_posts=7, dim=4)
     ids.reset_parameters(std=1.0, seed=1)
-    u, p = ids.all_rows()
-    assert u.shape == (5, 4) and p.shape == (7, 4)
+    u, p, a = ids.all_rows()
+    assert u.shape == (5, 4) and p.shape == (7, 4) and a is None  # no author table unless asked
     assert torch.allclose(u, ids.ebc.embedding_bags["user"].weight)
     assert torch.allclose(p, ids.ebc.embedding_bags["post"].weight)
     (u.sum() + p.sum()).backward()  # differentiable through the EBC
     assert ids.ebc.embedding_bags["post"].weight.grad is not None
+
+
+def test_id_tables_author_table_rows():
+    ids = IdTables(n_users=5, n_posts=7, dim=4, n_authors=9)  # the largest table sets the KJT stride
+    ids.reset_parameters(std=1.0, seed=1)
+    u, p, a = ids.all_rows()
+    assert (u.shape, p.shape, a.shape) == ((5, 4), (7, 4), (9, 4))
+    assert torch.allclose(a, ids.ebc.embedding_bags["author"].weight)
+    assert torch.allclose(p, ids.ebc.embedding_bags["post"].weight)
+    a.sum().backward()
+    assert ids.ebc.embedding_bags["author"].weight.grad is not None
 
 
 def test_id_bag_means_valid_rows():
