@@ -12,10 +12,8 @@ walkthrough. Outputs go under --out (default ./demo-out):
 Re-running reuses the dataset (encoding is incremental) unless --fresh is given.
 
 Training uses the `synth` preset (training/train.py; `tiny` for --size tiny): the `default`
-preset was tuned on TikTok (short histories, no text), while the synthetic platform has long
-histories and informative content, so `synth` weights content 2x the ID part
-(content_scale=2.0), reads 50 history posts, scores cold posts from content only (cold_knn=0)
-and trains up to 30 epochs with patience 5. Pass --preset to override.
+preset with content weighted like the ID part (content_scale=1.0 instead of 0.5), chosen on the
+synthetic platform's valid split. Pass --preset to override.
 """
 
 from __future__ import annotations
