@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         _step("synth", ["synth", "--out", str(data), "--size", args.size, "--seed", str(args.seed)])
     _step("encode", ["encode", "--data", str(data)])
-    _step("split", ["split", "--data", str(data)])
+    _step("split", ["split", "--data", str(data), "--force"])  # deterministic: a re-run rewrites the same split
     _step("info", ["info", "--data", str(data)])
     if run_dir.exists():
         shutil.rmtree(run_dir)
