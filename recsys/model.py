@@ -133,7 +133,7 @@ class Recommender(nn.Module):
         self.autoencoder = MultimodalAutoencoder(cfg.autoencoder())
         self.post_head = nn.Sequential(nn.Linear(cfg.latent_dim, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))
         self.profile = UserProfile(cfg.profile())
-        n_authors = cfg.n_authors if cfg.use_author else 0
+        n_authors = cfg.n_authors if (cfg.use_author and cfg.use_id) else 0
         self.ids = IdTables(cfg.n_users, cfg.n_posts, cfg.dim, n_authors=n_authors) if cfg.use_id else None
         # Training-graph state (buffers: saved with the checkpoint, rebuilt by `set_graph`).
         self.register_buffer("user_known", torch.zeros(cfg.n_users, dtype=torch.bool))
