@@ -26,7 +26,10 @@ class Settings(BaseSettings):
     exact_max: int = Field(20_000, description="eligible posts at or below which filtered search is exact")
     microbatch: bool = Field(True, description="share one FAISS search among concurrent requests")
     microbatch_max: int = Field(64, description="most queries in one shared FAISS search")
-    microbatch_inflight: int = Field(0, description="FAISS searches running at once before requests queue into batches (0 = CPU cores)")
+    microbatch_inflight: int = Field(1, description="FAISS searches running at once before requests queue into batches (0 = CPU "
+                                     "cores). 1: the single-request route is bound by the GIL, and one thread searching whole "
+                                     "batches keeps up with it while costing the fewest thread hand-offs; raise it when FAISS "
+                                     "itself is the bottleneck (large k or nprobe)")
     profile_cache: int = Field(100_000, description="cached user vectors (0 = off); invalidated by events")
     threadpool: int = Field(0, description="threads running the plain-def routes (0 = anyio default, 40)")
     gc_freeze: bool = Field(True, description="gc.freeze() after loading a bundle: the ~0.5M long-lived objects "

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic_core import to_json
 
 from index import bundle as B
 from index import faiss_index as fi
@@ -47,6 +48,9 @@ logger = logging.getLogger(__name__)
 NULL_TS = np.iinfo(np.int64).min
 CAP_HEADROOM = 1.5  # over-fetch for an author cap before the state has measured what the cap drops
 CAP_TRACK_MAX = 64  # caps above this keep CAP_HEADROOM (they rarely drop anything)
+AUTHOR_ROWS_KEEP = 100_000  # authors whose bundle rows a state remembers (rows_of_author)
+CREATED_STRIDE = 1024  # rows per block of the age filter's two-level search (first_row_at)
+ID_ROWS_KEEP = 100_000  # excluded post ids whose bundle rows a state remembers (excluded_id_rows)
 _EMPTY = np.zeros(0, np.int64)
 
 
@@ -59,7 +63,8 @@ class BadInput(SchemaError):
 
 
 def _now_us(now: dt.datetime | None) -> int:
-    now = now or dt.datetime.now(dt.UTC)
+    if now is None:
+        return time.time_ns() // 1000
     if now.tzinfo is None:
         now = now.replace(tzinfo=dt.UTC)
     return int(now.timestamp() * 1_000_000)
@@ -106,7 +111,7 @@ class UserProfile:
     seen: np.ndarray  # int64 seen post ids
     seen_rows: np.ndarray  # int64 bundle rows of `seen` (-1 dropped)
     query: np.ndarray | None = None  # float32 (d,)
-    hist_unit: np.ndarray | None = None  # float32 (L, Z) L2-normalised history latents ("why")
+    hist_unit_t: np.ndarray | None = None  # float32 (Z, L) L2-normalised history latents, transposed ("why")
 
 
 @dataclass
@@ -118,7 +123,7 @@ class Prepared:
     user_known: bool
     hist: np.ndarray  # int64 (<=L,) post ids used for the profile, most recent last
     query: np.ndarray | None  # float32 (d,)
-    excl_rows: np.ndarray  # int64 sorted unique bundle rows excluded (seen, ids, authors, deleted)
+    excl_all: np.ndarray  # int64 bundle rows excluded (deleted, seen, ids, authors): unsorted, may repeat
     excl_ids: np.ndarray  # int64 post ids excluded by id (for the delta)
     excl_authors: set
     cutoff_row: int  # rows below are too old
@@ -129,10 +134,70 @@ class Prepared:
     n_direct: int = 0  # rows excluded by id (seen, exclude_post_ids): likely to rank high
     profile: UserProfile | None = None  # cached per-user work (known users without request history)
 
+    # computed once each, on the paths that need them (all inputs are fixed after prepare)
+
+    @cached_property
+    def excl_rows(self) -> np.ndarray:
+        """int64 sorted unique `excl_all` (FAISS selector, exact search, popular fallback)."""
+        return _sorted_unique(self.excl_all)
+
     @cached_property
     def n_excl_in_range(self) -> int:
-        """Excluded rows at or above `cutoff_row` (computed once; both are fixed after prepare)."""
+        """Excluded rows at or above `cutoff_row`."""
         return int(len(self.excl_rows) - np.searchsorted(self.excl_rows, self.cutoff_row))
+
+    @cached_property
+    def n_excl_in_range_max(self) -> int:
+        """An upper bound of `n_excl_in_range` without the sort: a row excluded twice (seen, and
+        by an excluded author) counts twice."""
+        return int(np.count_nonzero(self.excl_all >= self.cutoff_row))
+
+
+_ITEM_PARTS = [b'{"post_id":', b"", b',"score":', b"", b',"why":', b"", b',"why_similarity":', b"", b"},"]
+
+
+@dataclass
+class Reply:
+    """One recommendation response, its K items as columns (best first).
+
+    `to_dict()` is the RecommendResponse shape less `bundle_version`; `to_json(version)` is the
+    whole body as JSON bytes, equal to `to_json({**to_dict(), "bundle_version": version})` but
+    serialised column by column (pydantic-core) and spliced, without K item dicts (memoised: a
+    shared search's worker renders it, the route sends it)."""
+
+    post_ids: list[int]
+    scores: list[float]
+    why: list[int | None]
+    why_similarity: list[float | None]
+    fallback_reason: str | None
+    user_known: bool
+    _json: tuple[str, bytes] | None = field(default=None, repr=False, compare=False)  # (version, body)
+
+    def items(self) -> list[dict]:
+        return [{"post_id": a, "score": b, "why": c, "why_similarity": d}
+                for a, b, c, d in zip(self.post_ids, self.scores, self.why, self.why_similarity)]
+
+    def _meta(self) -> dict:
+        return {"fallback": self.fallback_reason is not None, "fallback_reason": self.fallback_reason,
+                "user_known": self.user_known}
+
+    def to_dict(self) -> dict:
+        return {"items": self.items(), **self._meta()}
+
+    def to_json(self, bundle_version: str) -> bytes:
+        if self._json is None or self._json[0] != bundle_version:
+            self._json = (bundle_version, self._render(bundle_version))
+        return self._json[1]
+
+    def _render(self, bundle_version: str) -> bytes:
+        tail = to_json({**self._meta(), "bundle_version": bundle_version})  # b'{"fallback":...}'
+        if not self.post_ids:
+            return b'{"items":[],' + tail[1:]
+        parts = _ITEM_PARTS * len(self.post_ids)  # 9 pieces per item, values at 1, 3, 5, 7
+        for j, col in enumerate((self.post_ids, self.scores, self.why, self.why_similarity)):
+            parts[2 * j + 1 :: 9] = to_json(col)[1:-1].split(b",")  # numbers / null: no comma inside
+        parts[-1] = b"}"
+        return b'{"items":[' + b"".join(parts) + b"]," + tail[1:]
 
 
 class Stats:
@@ -160,9 +225,14 @@ class ServingState:
         # id -> row
         self._id_order = np.argsort(bundle.post_ids, kind="stable")
         self._id_sorted = bundle.post_ids[self._id_order]
-        # author -> rows
+        # author -> rows: the rows of author _auth_keys[j] are _auth_order[_auth_start[j] : _auth_start[j + 1]]
         self._auth_order = np.argsort(bundle.author_ids, kind="stable")
-        self._auth_sorted = bundle.author_ids[self._auth_order]
+        self._auth_keys, start = np.unique(bundle.author_ids[self._auth_order], return_index=True)
+        self._auth_start = np.append(start, self.n).astype(np.int64)
+        self._author_rows: dict[int, np.ndarray] = {}  # memo of rows_of_author
+        self._id_rows: dict[int, int] = {}  # memo of excluded_id_rows
+        # age filter: every CREATED_STRIDE-th created_at (a small array that stays in cache), see first_row_at
+        self._created_coarse = np.ascontiguousarray(bundle.created_at_us[::CREATED_STRIDE])
         # popularity fallback order: most interactions, then newest
         self._pop_order = np.lexsort((-bundle.created_at_us, -bundle.popularity))
         # stored user histories, flattened (user_ids sorted)
@@ -181,11 +251,13 @@ class ServingState:
         self._cap_kept: dict[int, float] = {}  # author cap -> running share of hits it keeps (fetch sizing)
         self._cache_lock = threading.Lock()
         self._encoders: dict | None = None
+        self._flags = RowFlags(self.n)  # excluded-row tests of post-filtered candidates
         self._mask_api = _takes_mask(model)
         self.combiner = Combiner(self._search_plain, settings.microbatch_max, on_batch=lambda n: self.stats.batch(n),
                                  max_inflight=settings.microbatch_inflight)
         self.async_combiner = AsyncCombiner(self._search_plain, settings.microbatch_max,
-                                            on_batch=lambda n: self.stats.batch(n), max_inflight=settings.microbatch_inflight)
+                                            on_batch=lambda n: self.stats.batch(n), max_inflight=settings.microbatch_inflight,
+                                            finish_fn=self._finish_shared)
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -200,16 +272,51 @@ class ServingState:
         """Bundle rows of post ids, -1 where not in the bundle."""
         if len(post_ids) == 0 or self.n == 0:
             return np.full(len(post_ids), -1, np.int64)
-        pos = np.minimum(np.searchsorted(self._id_sorted, post_ids), self.n - 1)
-        return np.where(self._id_sorted[pos] == post_ids, self._id_order[pos], -1).astype(np.int64)
+        pos = np.searchsorted(self._id_sorted, post_ids)
+        np.minimum(pos, self.n - 1, out=pos)
+        rows = self._id_order[pos].astype(np.int64, copy=False)
+        rows[self._id_sorted[pos] != post_ids] = -1
+        return rows
 
-    def rows_of_authors(self, authors: np.ndarray) -> np.ndarray:
-        if len(authors) == 0:
-            return _EMPTY
-        lo = np.searchsorted(self._auth_sorted, authors, "left")
-        hi = np.searchsorted(self._auth_sorted, authors, "right")
-        parts = [self._auth_order[a:b] for a, b in zip(lo, hi) if b > a]
-        return np.concatenate(parts) if parts else _EMPTY
+    def excluded_id_rows(self, post_ids: list[int]) -> np.ndarray:
+        """Bundle rows (int64) of the post ids a request excludes, ids not in the bundle dropped.
+        Remembered per id: clients resend the same exclusions (posts already shown, "not
+        interested"), and a dict lookup is a fraction of a binary search over N sorted ids that
+        are cold in cache (at most ID_ROWS_KEEP ids are remembered; past that the memo starts over)."""
+        memo = self._id_rows
+        rows = [memo.get(i, -2) for i in post_ids]  # -2: not looked up yet, -1: not in the bundle
+        if -2 in rows:
+            miss = [i for i, r in zip(post_ids, rows) if r == -2]
+            found = self.rows_of(np.array(miss, np.int64)).tolist()
+            if len(memo) + len(miss) > ID_ROWS_KEEP:
+                self._id_rows = memo = {}
+            memo.update(zip(miss, found))
+            rows = [memo[i] for i in post_ids]
+        out = np.array(rows, np.int64)
+        return out[out >= 0]
+
+    def first_row_at(self, t_us: int) -> int:
+        """The first bundle row created at or after `t_us` (rows are in created_at order). Two
+        searches: among every CREATED_STRIDE-th timestamp, then inside one block; a single search
+        over all N timestamps costs a cache miss per level."""
+        b = int(self._created_coarse.searchsorted(t_us))  # row b * STRIDE is the first sampled one >= t
+        lo, hi = max(b - 1, 0) * CREATED_STRIDE, min(b * CREATED_STRIDE, self.n)  # the answer is in (lo, hi]
+        return lo + int(self.bundle.created_at_us[lo:hi].searchsorted(t_us))
+
+    def rows_of_author(self, author: int) -> np.ndarray:
+        """Bundle rows of one author (int64 ascending, a view; empty when unknown). Remembered per
+        author, so an excluded author costs one dict lookup after the first time (at most
+        AUTHOR_ROWS_KEEP authors are remembered; past that the memo starts over)."""
+        rows = self._author_rows.get(author)
+        if rows is None:
+            keys = self._auth_keys
+            j = int(np.searchsorted(keys, author))
+            found = j < len(keys) and keys[j] == author
+            rows = self._auth_order[self._auth_start[j] : self._auth_start[j + 1]] if found else _EMPTY
+            if len(self._author_rows) >= AUTHOR_ROWS_KEEP:
+                self._author_rows = {}
+            self._author_rows[author] = rows
+        return rows
 
     def is_deleted_row(self, rows: np.ndarray) -> np.ndarray:
         t = self.tomb_rows
@@ -303,25 +410,22 @@ class ServingState:
             id_parts.append(seen)
             n_direct += len(seen)
         if f.exclude_post_ids:
-            ex = _ids(f.exclude_post_ids, "exclude_post_ids")
-            parts.append(self.rows_of(ex))
-            id_parts.append(ex)
-            n_direct += len(ex)
+            parts.append(self.excluded_id_rows(f.exclude_post_ids))
+            id_parts.append(np.array(f.exclude_post_ids, np.int64))
+            n_direct += len(f.exclude_post_ids)
         excl_ids = np.concatenate(id_parts) if id_parts else _EMPTY
         excl_authors = set(f.exclude_authors)
-        if excl_authors:
-            parts.append(self.rows_of_authors(np.asarray(sorted(excl_authors), np.int64)))
-        rows = np.concatenate(parts)
-        excl_rows = _sorted_unique(rows[rows >= 0])
+        parts += [self.rows_of_author(a) for a in excl_authors]
+        excl_all = np.concatenate(parts) if len(parts) > 1 else tomb
         cutoff_us, cutoff_row = NULL_TS, 0
         if f.max_age_seconds is not None:
             cutoff_us = _now_us(f.now) - int(f.max_age_seconds * 1_000_000)
-            cutoff_row = int(np.searchsorted(self.bundle.created_at_us, cutoff_us, "left"))
+            cutoff_row = self.first_row_at(cutoff_us)
         reason = None
         if req.user_id is not None and not known and len(hist):
             reason = "unknown_user_history_profile"
         return Prepared(
-            k=k, user_id=req.user_id, user_known=known, hist=hist, query=None, excl_rows=excl_rows,
+            k=k, user_id=req.user_id, user_known=known, hist=hist, query=None, excl_all=excl_all,
             excl_ids=excl_ids, excl_authors=excl_authors, cutoff_row=cutoff_row, cutoff_us=cutoff_us,
             author_cap=f.author_cap, fallback_reason=reason, delta=delta, n_direct=n_direct, profile=prof,
         )
@@ -379,16 +483,17 @@ class ServingState:
     def recommend(self, reqs: list[RecommendRequest], batched_call: bool = False) -> list[dict]:
         """Requests -> [{"items", "fallback", "fallback_reason", "user_known"}] (one FAISS call for
         all personalised requests of a batch call; single calls go through the combiner)."""
-        return self._recommend_prepared([self.prepare(r) for r in reqs], batched_call)
+        return [r.to_dict() for r in self._recommend_prepared([self.prepare(r) for r in reqs], batched_call)]
 
-    async def recommend_async(self, req: RecommendRequest) -> dict:
-        """One request from the event loop, same answer as `recommend([req])[0]`.
+    async def recommend_async(self, req: RecommendRequest) -> Reply:
+        """One request from the event loop, same answer as `recommend([req])[0]` (as a Reply).
 
-        The common case (a cached user vector, a filter that post-filters a shared search) runs
-        on the loop and awaits only the FAISS call (`AsyncCombiner`: concurrent requests share it,
-        no request thread). Everything else (a user vector to compute, the popular fallback, a
-        selector or exact search, a short answer to widen) runs `recommend`'s path in a worker
-        thread."""
+        The common case (a cached user vector, a filter that post-filters a shared search) is
+        prepared on the loop and awaits the shared FAISS call (`AsyncCombiner`: concurrent
+        requests share it, no request thread), whose executor job also post-filters, explains and
+        renders the reply (`_finish_shared`). Everything else (a user vector to compute, the
+        popular fallback, a selector or exact search, a short answer to widen) runs `recommend`'s
+        path in a worker thread."""
         loop = asyncio.get_running_loop()
         p = self.prepare(req)
         prof = p.profile
@@ -396,17 +501,36 @@ class ServingState:
             return (await loop.run_in_executor(None, self._recommend_prepared, [p]))[0]
         p.query = prof.query
         fetch = self._fetch(p)
-        scores, rows = await self.async_combiner.search(p.query, fetch)
+        reply = await self.async_combiner.search(p.query, fetch, p)
         self.stats.overfetch["post_filter"] += int(fetch > p.k)
-        hits = self._finish(p, scores, rows, exhaustive=False, post_filter=True)
-        if hits is None:  # short after post-filtering: widen inside FAISS (worker thread)
+        if isinstance(reply, Exception):
+            raise reply
+        if reply is None:  # short after post-filtering: widen inside FAISS (worker thread)
             hits = await loop.run_in_executor(None, self._selector_search, p, fetch, self._eligible(p))
+            reply = self._respond(p, hits)
         self._count_fallbacks([p])
-        return self._respond(p, hits)
+        return reply
 
-    def _recommend_prepared(self, preps: list[Prepared], batched_call: bool = False) -> list[dict]:
+    def _finish_shared(self, preps: list[Prepared], hits: list[tuple[np.ndarray, np.ndarray]]) -> list[Reply | Exception | None]:
+        """What follows a shared search, for its whole batch (run by the AsyncCombiner right after
+        the search): per request post-filter to k (`_finish`), the reply with its "why", rendered
+        to JSON. None for a request short of k after post-filtering (its caller widens); the
+        exception for a request that failed (it fails alone, not its whole batch)."""
+        out: list[Reply | Exception | None] = []
+        for p, (scores, rows) in zip(preps, hits):
+            try:
+                found = self._finish(p, scores, rows, exhaustive=False, post_filter=True)
+                reply = None if found is None else self._respond(p, found)
+                if reply is not None:
+                    reply.to_json(self.version)  # memoised for the route
+            except Exception as e:
+                reply = e
+            out.append(reply)
+        return out
+
+    def _recommend_prepared(self, preps: list[Prepared], batched_call: bool = False) -> list[Reply]:
         self.profiles(preps)
-        out: list[dict | None] = [None] * len(preps)
+        out: list[Reply | None] = [None] * len(preps)
         personal = [i for i, p in enumerate(preps) if p.query is not None]
         for i, p in enumerate(preps):
             if p.query is None:
@@ -429,19 +553,21 @@ class ServingState:
 
     # --- search ----------------------------------------------------------------------------
 
-    def _n_excl_in_range(self, p: Prepared) -> int:
-        return p.n_excl_in_range
-
     def _eligible(self, p: Prepared) -> int:
-        return max(0, self.n - p.cutoff_row - self._n_excl_in_range(p))
+        return max(0, self.n - p.cutoff_row - p.n_excl_in_range)
+
+    def _eligible_min(self, p: Prepared) -> int:
+        """A lower bound of `_eligible` that needs no sort (see Prepared.n_excl_in_range_max)."""
+        return max(0, self.n - p.cutoff_row - p.n_excl_in_range_max)
 
     def _fetch(self, p: Prepared) -> int:
         """Over-fetch for post-filtering. Posts excluded by id (the user's seen set, explicit ids)
         sit near the user's profile, so they may all rank first: count them in full. The other
         filters (age, authors, deleted) are independent of the query: divide by the fraction of
         rows they keep. An author cap gets the headroom `_cap_headroom` measures. A short answer is
-        widened afterwards (selector search, then exact), so this only sets the common case's cost."""
-        frac = max(self._eligible(p) / max(self.n, 1), 1e-6)
+        widened afterwards (selector search, then exact), so this only sets the common case's cost
+        (and the eligible count is its sort-free lower bound)."""
+        frac = max(self._eligible_min(p) / max(self.n, 1), 1e-6)
         f = math.ceil((p.k + p.n_direct) / frac * 1.15)
         if p.author_cap:
             f = math.ceil(f * self._cap_headroom(p.author_cap))
@@ -463,16 +589,17 @@ class ServingState:
         return fi.search(self.bundle.index, queries, fetch, params=self._plain_params)
 
     def _use_combiner(self, p: Prepared) -> bool:
-        """Plain shared search + post-filter when the filter keeps most rows, else selector."""
-        return (
-            self.settings.microbatch
-            and p.cutoff_row <= self.n // 2
-            and self._n_excl_in_range(p) <= 4 * p.k + 1000
-        )
+        """Plain shared search + post-filter when the filter keeps most rows, else selector.
+        (Each count test takes the sort-free bound first, the exact count only when that fails.)"""
+        if not (self.settings.microbatch and p.cutoff_row <= self.n // 2):
+            return False
+        most = 4 * p.k + 1000
+        return p.n_excl_in_range_max <= most or p.n_excl_in_range <= most
 
     def _shared_search_ok(self, p: Prepared) -> bool:
         """Too many eligible posts for exact search, and a filter loose enough to post-filter."""
-        return self._eligible(p) > self.settings.exact_max and self._use_combiner(p)
+        exact_max = self.settings.exact_max
+        return self._use_combiner(p) and (self._eligible_min(p) > exact_max or self._eligible(p) > exact_max)
 
     def _search_one(self, p: Prepared) -> list[tuple]:
         eligible = self._eligible(p)
@@ -559,11 +686,9 @@ class ServingState:
                 post_filter: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
         """Merge bundle hits with the delta, apply the author cap, take k. None when short of k
         and a wider search could still find more (the caller widens)."""
-        keep = rows >= 0
-        if post_filter:
-            keep &= rows >= p.cutoff_row
-            if len(p.excl_rows):
-                keep &= ~_sorted_isin(rows, p.excl_rows)
+        keep = rows >= (p.cutoff_row if post_filter else 0)  # FAISS pads with -1; cutoff_row >= 0
+        if post_filter and len(p.excl_all):
+            keep[self._flags.isin(rows, p.excl_all)] = False
         scores, src = scores[keep], rows[keep]
         dscores, didx = self._delta_candidates(p)
         if len(didx):
@@ -572,13 +697,25 @@ class ServingState:
             order = np.argsort(-scores, kind="stable")
             scores, src = scores[order], src[order]
         if p.author_cap is not None and len(src):
-            ok = _cap_mask(self._authors(p, src), p.author_cap)
-            if post_filter:
-                self._observe_cap(p.author_cap, float(np.count_nonzero(ok)) / len(ok))
-            scores, src = scores[ok], src[ok]
+            scores, src = self._apply_cap(p, scores, src, observe=post_filter)
         if len(src) >= p.k:
             return scores[: p.k], src[: p.k]
         return (scores, src) if exhaustive else None
+
+    def _apply_cap(self, p: Prepared, scores: np.ndarray, src: np.ndarray, observe: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Hits (best first) less those over the author cap. A hit only ever goes because of better
+        hits before it, so when the first k break no cap they are the answer as they stand: only
+        their authors are looked up; otherwise the whole list is capped. `observe`: feed the share
+        kept to the over-fetch estimate (1.0 when the first k passed: no headroom was needed)."""
+        if _cap_keeps_all(self._authors(p, src[: p.k]), p.author_cap):
+            kept = 1.0
+        else:
+            ok = _cap_mask(self._authors(p, src), p.author_cap)
+            kept = float(np.count_nonzero(ok)) / len(ok)
+            scores, src = scores[ok], src[ok]
+        if observe:
+            self._observe_cap(p.author_cap, kept)
+        return scores, src
 
     def _authors(self, p: Prepared, src: np.ndarray) -> np.ndarray:
         if not p.delta.n:
@@ -605,31 +742,33 @@ class ServingState:
             out[neg] = p.delta.latents[-src[neg] - 1]
         return out
 
-    def _respond(self, p: Prepared, hits: tuple[np.ndarray, np.ndarray]) -> dict:
-        """Items with "why": the history post with the highest latent cosine."""
+    def _respond(self, p: Prepared, hits: tuple[np.ndarray, np.ndarray]) -> Reply:
+        """The reply: hits as post ids and scores, each with its "why" (`_why`)."""
         scores, src = hits
-        pids = self._pids(p, src).tolist()
-        sc = np.asarray(scores, np.float64).tolist()
         if len(src) and len(p.hist):
-            H = p.profile.hist_unit if p.profile is not None else None
-            if H is None:
-                H = self.latents_of(p.hist, p.delta)  # (L, Z)
-                H = H / (np.linalg.norm(H, axis=1, keepdims=True) + 1e-12)
-                if p.profile is not None:
-                    p.profile.hist_unit = H
-            lat = self._latents(p, src)  # (K, Z)
-            dots = lat @ H.T  # (K, L); the row norm of `lat` does not change the argmax
-            best = dots.argmax(1)
-            norm = np.sqrt(np.square(lat).sum(1)) + 1e-12  # (K,)
-            why = p.hist[best].tolist()
-            sim = (dots[np.arange(len(src)), best] / norm).astype(np.float64).tolist()
-            items = [{"post_id": a, "score": b, "why": c, "why_similarity": d} for a, b, c, d in zip(pids, sc, why, sim)]
+            why, sim = self._why(p, src)
         else:
-            items = [{"post_id": a, "score": b, "why": None, "why_similarity": None} for a, b in zip(pids, sc)]
-        return {"items": items, "fallback": p.fallback_reason is not None, "fallback_reason": p.fallback_reason,
-                "user_known": p.user_known}
+            why = sim = [None] * len(src)
+        return Reply(self._pids(p, src).tolist(), np.asarray(scores, np.float64).tolist(), why, sim,
+                     p.fallback_reason, p.user_known)
 
-    def _popular(self, p: Prepared) -> dict:
+    def _why(self, p: Prepared, src: np.ndarray) -> tuple[list[int], list[float]]:
+        """Per hit (src (K,), non-empty; p.hist non-empty): the history post with the highest latent
+        cosine, and that cosine."""
+        Ht = p.profile.hist_unit_t if p.profile is not None else None
+        if Ht is None:
+            H = self.latents_of(p.hist, p.delta)  # (L, Z)
+            Ht = np.ascontiguousarray((H / (np.linalg.norm(H, axis=1, keepdims=True) + 1e-12)).T)
+            if p.profile is not None:
+                p.profile.hist_unit_t = Ht
+        lat = self._latents(p, src)  # (K, Z)
+        dots = lat @ Ht  # (K, L); the row norm of `lat` does not change the argmax
+        best = dots.argmax(1)
+        norm = np.sqrt(np.einsum("kz,kz->k", lat, lat)) + 1e-12  # (K,)
+        sim = dots.ravel()[best + np.arange(0, dots.size, dots.shape[1])] / norm  # dots[k, best[k]]: one gather
+        return p.hist[best].tolist(), sim.astype(np.float64).tolist()
+
+    def _popular(self, p: Prepared) -> Reply:
         """Most-interacted posts (newest first among ties) passing the filters; then new posts."""
         b, d = self.bundle, p.delta
         got_s, got_src = [], []
@@ -639,8 +778,8 @@ class ServingState:
         for s in range(0, self.n, chunk):
             rows = self._pop_order[s : s + chunk]
             ok = rows >= p.cutoff_row
-            if len(p.excl_rows):
-                ok &= ~_sorted_isin(rows, p.excl_rows)
+            if len(p.excl_all):
+                ok &= ~self._flags.isin(rows, p.excl_all)
             rows = rows[ok]
             if p.author_cap is not None and len(rows):
                 rows = rows[_cap_mask(b.author_ids[rows], p.author_cap, counts)]
@@ -680,11 +819,11 @@ class ServingState:
             if j < 0:
                 raise NotFound(f"post {post_id} not found (unknown or deleted)")
             q = delta.vectors[j]
-        excl = np.unique(np.concatenate([self.tomb_rows, [row] if row >= 0 else _EMPTY])).astype(np.int64)
-        p = Prepared(k=k, user_id=None, user_known=False, hist=_EMPTY, query=q, excl_rows=excl,
+        excl = np.concatenate([self.tomb_rows, [row] if row >= 0 else _EMPTY]).astype(np.int64)
+        p = Prepared(k=k, user_id=None, user_known=False, hist=_EMPTY, query=q, excl_all=excl,
                      excl_ids=np.array([post_id], np.int64), excl_authors=set(), cutoff_row=0, cutoff_us=NULL_TS, author_cap=None,
                      delta=delta)
-        return self._respond(p, self._search_one(p))["items"]
+        return self._respond(p, self._search_one(p)).items()
 
     # --- writes (callers hold the app's write lock) ------------------------------------------
 
@@ -848,10 +987,8 @@ def _cap_mask(authors: np.ndarray, cap: int, counts: dict[int, int] | None = Non
     n = len(a)
     if n == 0:
         return np.zeros(0, bool)
-    if counts is None:  # common case first: no author has more than `cap` posts in the list
-        s = np.sort(a)
-        if n <= cap or not np.any((s[cap:] == s[:-cap]) & (s[cap:] >= 0)):
-            return np.ones(n, bool)
+    if counts is None and _cap_keeps_all(a, cap):  # common case first
+        return np.ones(n, bool)
     order = np.argsort(a, kind="stable")
     sa = a[order]
     new_group = np.empty(n, bool)
@@ -870,6 +1007,16 @@ def _cap_mask(authors: np.ndarray, cap: int, counts: dict[int, int] | None = Non
     return keep
 
 
+def _cap_keeps_all(authors: np.ndarray, cap: int) -> bool:
+    """True when no known author (>= 0) has more than `cap` posts in `authors` (int64 (n,)):
+    one sort and one shifted compare (the second test only runs on a repeat)."""
+    if len(authors) <= cap:
+        return True
+    s = np.sort(authors)
+    same = s[cap:] == s[:-cap]  # cap + 1 equal values in a row
+    return not np.count_nonzero(same) or not np.count_nonzero(same & (s[cap:] >= 0))
+
+
 def _sorted_unique(x: np.ndarray) -> np.ndarray:
     """np.unique for the small int arrays of one request (sort + neighbour compare: ~5x faster
     than numpy's hash-based unique on a few hundred ids)."""
@@ -882,9 +1029,32 @@ def _sorted_unique(x: np.ndarray) -> np.ndarray:
     return s[first]
 
 
-def _sorted_isin(x: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    pos = np.minimum(np.searchsorted(sorted_set, x), len(sorted_set) - 1)
-    return sorted_set[pos] == x
+class RowFlags:
+    """Membership of candidate rows in a request's excluded rows, by flags over all N rows.
+
+    `isin(rows, excluded)` marks the excluded rows in a zeroed bool (N,) array, reads the flags of
+    the candidates and clears the marks again: O(excluded + candidates) with three numpy calls,
+    where a sorted search costs a binary search per candidate. Concurrent callers (event loop,
+    worker threads) each take their own array from a free list (list.pop / append are atomic), so
+    there are as many 1 MB-per-million-rows arrays as callers ever ran at once."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._free: list[np.ndarray] = []
+
+    def isin(self, rows: np.ndarray, excluded: np.ndarray) -> np.ndarray:
+        """bool (len(rows),): rows (int64, in [0, N); a negative row reads some row's flag, so the
+        caller drops those itself) that are in `excluded` (int64 rows in [0, N))."""
+        try:
+            flags = self._free.pop()
+        except IndexError:
+            flags = np.zeros(self.n, bool)
+        try:
+            flags[excluded] = True
+            return flags[rows]
+        finally:
+            flags[excluded] = False
+            self._free.append(flags)
 
 
 def _takes_mask(model: Any) -> bool:

@@ -126,3 +126,21 @@ def test_fast_json_responses_match_their_response_models(client):
     assert BatchResponse.model_validate(r.json()).model_dump(mode="json") == r.json()
     r = client.get("/v1/posts/1000003/similar", params={"k": 4})
     assert SimilarResponse.model_validate(r.json()).model_dump(mode="json") == r.json()
+
+
+def test_recommendation_body_errors_and_docs(client):
+    """The route parses its own body: FastAPI's 422 shape (loc under "body"), a non-JSON content
+    type or malformed JSON is a 422 that says so, and the OpenAPI document still has the body."""
+    r = client.post("/v1/recommendations", json={"user_id": "x", "filters": {"author_cap": 0}})
+    assert r.status_code == 422
+    assert [e["loc"] for e in r.json()["detail"]] == [["body", "user_id"], ["body", "filters", "author_cap"]]
+    r = client.post("/v1/recommendations", content=b'{"user_id": 1', headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid"
+    r = client.post("/v1/recommendations", content=b'{"user_id": 1}', headers={"Content-Type": "text/plain"})
+    assert r.status_code == 422 and "must be JSON" in _detail(r)
+    r = client.post("/v1/recommendations", content=b'{"user_id": 1, "k": 2}', headers={"Content-Type": "application/json; charset=utf-8"})
+    assert r.status_code == 200 and len(r.json()["items"]) == 2
+    doc = client.get("/openapi.json").json()
+    body = doc["paths"]["/v1/recommendations"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/RecommendRequest"}
+    assert "RecommendRequest" in doc["components"]["schemas"]

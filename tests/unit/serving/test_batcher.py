@@ -119,3 +119,39 @@ def test_async_combiner_errors_reach_every_waiter():
     out = asyncio.run(run())
     assert all(isinstance(e, RuntimeError) and str(e) == "faiss exploded" for e in out)
     assert comb._active == 0 and not comb._pending
+
+
+def test_async_combiner_finishes_each_batch_in_its_own_search_thread():
+    """finish_fn sees a whole batch (items + each request's own first `fetch` hits) right after
+    its search, in the combiner's thread; a lone request's finish runs inline."""
+    import asyncio
+
+    x = clustered(2000, 16)
+    idx = fi.build_index(x, "Flat")
+    batches = []
+
+    def slow_search(q, fetch):
+        time.sleep(0.003)
+        return fi.search(idx, q, fetch)
+
+    def finish(items, hits):
+        batches.append((threading.current_thread().name, list(items)))
+        return [(item, rows.tolist()) for item, (_, rows) in zip(items, hits)]
+
+    comb = AsyncCombiner(slow_search, max_batch=8, max_inflight=1, finish_fn=finish)
+    qs = clustered(24, 16, seed=3)
+    want = fi.search(idx, qs, 20)[1]
+
+    async def run():
+        got = await asyncio.gather(*(comb.search(qs[i], 5 + i % 15, f"req{i}") for i in range(len(qs))))
+        comb.alone = lambda: True
+        return got, await comb.search(qs[1], 4, "lone")
+
+    got, lone = asyncio.run(run())
+    for i, (item, rows) in enumerate(got):
+        assert item == f"req{i}" and rows == want[i, : 5 + i % 15].tolist()
+    assert lone == ("lone", want[1, :4].tolist())
+    shared = [name for name, _ in batches[:-1]]
+    assert set(shared) == {"shared-search_0"}  # one warm thread of its own (max_inflight=1)
+    assert max(len(items) for _, items in batches) > 1 and batches[-1] == (threading.main_thread().name, ["lone"])
+    assert sorted(i for _, items in batches[:-1] for i in items) == sorted(f"req{i}" for i in range(len(qs)))

@@ -258,8 +258,8 @@ def test_async_path_equals_the_threaded_path(states, mode):
     async def run():
         return await asyncio.gather(*(st.recommend_async(r) for r in reqs))
 
-    for got, r in zip(asyncio.run(run()), reqs):
-        want = st.recommend([r])[0]
+    for reply, r in zip(asyncio.run(run()), reqs):
+        got, want = reply.to_dict(), st.recommend([r])[0]
         assert [i["post_id"] for i in got["items"]] == [i["post_id"] for i in want["items"]], r
         assert [i["why"] for i in got["items"]] == [i["why"] for i in want["items"]]
         assert (got["fallback"], got["fallback_reason"], got["user_known"]) == (
@@ -282,3 +282,101 @@ def test_author_cap_headroom_follows_what_the_cap_drops(ivf_bundle):
     for user in range(6):
         check(st, user, 40, {"author_cap": 1}, exact=False)
     assert st._cap_kept[1] < 1.0
+
+
+@pytest.mark.parametrize("req", [
+    dict(user_id=3, k=12, filters={"author_cap": 1}),  # personal: "why" filled
+    dict(k=6),  # popular fallback: no history, "why" null
+    dict(user_id=2, k=5, filters={"max_age_seconds": 1e-3, "now": NOW}),  # nothing that young: no items
+])
+def test_reply_json_is_the_dict_rendering(states, req):
+    """The column-spliced JSON body is byte for byte the dict path's (pydantic-core to_json)."""
+    from pydantic_core import to_json
+
+    from serving.state import Reply
+
+    st = states["shared"]
+    p = st.prepare(RecommendRequest(**req))
+    reply = st._recommend_prepared([p])[0]
+    assert isinstance(reply, Reply)
+    assert reply.to_json("v7") == to_json({**reply.to_dict(), "bundle_version": "v7"})
+    assert reply.to_json("v7") is reply.to_json("v7")  # memoised
+    assert b'"bundle_version":"v8"' in reply.to_json("v8")
+
+
+def test_row_flags_match_isin_and_clear_after_use():
+    from serving.state import RowFlags
+
+    rng = np.random.default_rng(0)
+    flags = RowFlags(500)
+    for _ in range(50):
+        rows = rng.integers(0, 500, int(rng.integers(0, 300)))
+        excluded = rng.integers(0, 500, int(rng.integers(0, 100)))  # repeats allowed
+        np.testing.assert_array_equal(flags.isin(rows, excluded), np.isin(rows, excluded))
+    assert len(flags._free) == 1 and not flags._free[0].any()  # one array, reused, left clear
+
+
+def test_lookups_behind_the_filters(states, monkeypatch):
+    """first_row_at (two-level search), rows_of_author and excluded_id_rows (memoised) against
+    plain numpy."""
+    import serving.state as S
+
+    st = states["exact"]
+    b = st.bundle
+    created = b.created_at_us
+    for t in np.concatenate([created[::37] - 1, created[::37], created[::37] + 1, [created[0] - 5, created[-1] + 5]]):
+        assert st.first_row_at(int(t)) == int(np.searchsorted(created, t, "left"))
+    for a in [*np.unique(b.author_ids)[:12].tolist(), 10**9]:
+        np.testing.assert_array_equal(np.sort(st.rows_of_author(a)), np.flatnonzero(b.author_ids == a))
+    ids = [int(b.post_ids[5]), 424242, int(b.post_ids[2]), int(b.post_ids[5])]
+    np.testing.assert_array_equal(st.excluded_id_rows(ids), [5, 2, 5])  # unknown ids dropped
+    np.testing.assert_array_equal(st.excluded_id_rows(ids), [5, 2, 5])  # from the memo
+    monkeypatch.setattr(S, "ID_ROWS_KEEP", 3)
+    np.testing.assert_array_equal(st.excluded_id_rows([int(b.post_ids[9])]), [9])
+    assert len(st._id_rows) == 1  # the full memo started over
+
+
+def test_exclusion_bound_leaves_the_decisions_exact(states):
+    """A row excluded twice (seen, and by an excluded author) counts twice in the sort-free bound;
+    the search decisions and the eligible count stay those of the exact count."""
+    st = states["shared"]
+    _, _, seen = st.user_history(0)
+    rows = st.rows_of(np.asarray(seen, np.int64))
+    authors = sorted({int(st.bundle.author_ids[r]) for r in rows[rows >= 0][:3]})
+    p = st.prepare(RecommendRequest(user_id=0, k=10, filters={"exclude_authors": authors, "exclude_post_ids": seen[:2].tolist()}))
+    assert p.n_excl_in_range_max > p.n_excl_in_range == len(np.unique(p.excl_all))
+    assert st._eligible_min(p) < st._eligible(p) == st.n - p.n_excl_in_range
+    for exact_max in (0, st._eligible_min(p), st._eligible(p) - 1, st._eligible(p)):
+        st.settings.exact_max, saved = exact_max, st.settings.exact_max
+        try:
+            assert st._shared_search_ok(p) == (st._eligible(p) > exact_max and st._use_combiner(p))
+        finally:
+            st.settings.exact_max = saved
+
+
+def test_author_cap_checks_only_the_first_k_when_they_pass(states):
+    """The cap is decided by better hits only, so when the first k break no cap they stand as the
+    answer (the deeper repeats are never looked at); otherwise the whole list is capped."""
+    st = states["shared"]
+    b = st.bundle
+    by_author = {int(a): np.flatnonzero(b.author_ids == a) for a in np.unique(b.author_ids)[:6]}
+    heads = np.array([rows[0] for rows in by_author.values()])  # 6 distinct authors
+    tail = next(iter(by_author.values()))[1:4]  # 3 more of the first author
+    src = np.concatenate([heads, tail]).astype(np.int64)
+    scores = np.linspace(1, 0, len(src)).astype(np.float32)
+    p = st.prepare(RecommendRequest(k=6, filters={"author_cap": 1}))
+    s_out, src_out = st._apply_cap(p, scores, src, observe=False)
+    np.testing.assert_array_equal(src_out, src)  # untouched: the first 6 pass
+    p.k = 8
+    s_out, src_out = st._apply_cap(p, scores, src, observe=False)
+    np.testing.assert_array_equal(src_out, heads)  # the first 8 break the cap: all capped
+
+
+def test_a_failing_request_fails_alone_in_its_batch(states):
+    st = states["shared"]
+    preps = [st.prepare(RecommendRequest(user_id=u, k=5)) for u in (0, 1)]
+    st.profiles(preps, [False, False])
+    hits = [st._search_plain(p.query[None], 50) for p in preps]
+    preps[1].hist = None  # breaks its "why"
+    out = st._finish_shared(preps, [(s[0], r[0]) for s, r in hits])
+    assert len(out[0].post_ids) == 5 and isinstance(out[1], Exception)
