@@ -843,7 +843,8 @@ class ServingState:
                      latent: np.ndarray | None = None, vector: np.ndarray | None = None) -> None:
         if latent is None:
             latent = np.asarray(self.model.post_latents(feats, present), np.float32).reshape(1, -1)
-            vector = np.asarray(self.model.post_vectors(latent, np.array([pid], np.int64)), np.float32).reshape(1, -1)
+            authors = np.array([-1 if author is None else author], np.int64)  # a known author adds its ID row
+            vector = np.asarray(self.model.post_vectors(latent, np.array([pid], np.int64), authors), np.float32).reshape(1, -1)
         if vector.shape[1] != self.d:
             raise ArtifactError(f"model vector dim {vector.shape[1]} != bundle dim {self.d}")
         d = self.delta

@@ -148,6 +148,30 @@ def test_add_post_then_delete_it(client, platform):
     assert client.delete(f"/v1/posts/{twin}", headers=KEY).status_code == 404
 
 
+def test_new_post_by_a_known_author_is_placed_by_its_author(client, platform):
+    """The same content posted by an author the model knows and by a stranger: the first gets the
+    author's ID row (the run's post_vectors with the author), the second content alone."""
+    from recsys.runs import load_run
+
+    run = load_run(platform["run"])
+    assert run.author_table is not None and len(run.author_table_ids)
+    known = int(run.author_table_ids[0])
+    src = int(platform["ds"].posts["post_id"][1])
+    f = {m: x.aligned(np.array([src])) for m, x in platform["feats"].items()}
+    feats = {m: v[0][0].tolist() for m, v in f.items() if v[1][0]}
+    z = run.post_latents({m: v[0] for m, v in f.items()}, {m: v[1] for m, v in f.items()})
+    user = run.user_vectors(z[None], np.array([[src]]), np.array([-1]))[0]  # an unknown user whose history is src
+    for pid, author in ((2 * 10**6, known), (2 * 10**6 + 1, 777_777_777)):
+        assert client.post("/v1/posts", json={"post_id": pid, "author_id": author, "features": feats}, headers=KEY).status_code == 201
+        r = client.post("/v1/recommendations", json={"user_id": 10**9, "history": [src], "k": 1000})
+        score = {i["post_id"]: i["score"] for i in r.json()["items"]}[pid]
+        assert score == pytest.approx(float(user @ run.post_vectors(z, np.array([pid]), np.array([author]))[0]), abs=1e-4)
+    with_author = run.post_vectors(z, np.array([0]), np.array([known]))[0]
+    assert not np.allclose(with_author, run.post_vectors(z, np.array([0]))[0])  # the author row counts
+    for pid in (2 * 10**6, 2 * 10**6 + 1):
+        assert client.delete(f"/v1/posts/{pid}", headers=KEY).status_code == 200
+
+
 def test_events_update_seen(client, platform):
     user = int(platform["ds"].interactions["user_id"][1])
     first = _ids(client.post("/v1/recommendations", json={"user_id": user, "k": 3}))[0]
