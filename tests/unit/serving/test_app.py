@@ -140,6 +140,8 @@ def test_recommendation_body_errors_and_docs(client):
     assert r.status_code == 422 and "must be JSON" in _detail(r)
     r = client.post("/v1/recommendations", content=b'{"user_id": 1, "k": 2}', headers={"Content-Type": "application/json; charset=utf-8"})
     assert r.status_code == 200 and len(r.json()["items"]) == 2
+    r = client.post("/v1/recommendations", content=b'{"user_id": 1, "k": 2}')  # no Content-Type: JSON, as in FastAPI
+    assert r.status_code == 200 and len(r.json()["items"]) == 2
     doc = client.get("/openapi.json").json()
     body = doc["paths"]["/v1/recommendations"]["post"]["requestBody"]
     assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/RecommendRequest"}
