@@ -254,7 +254,7 @@ def _routes(app: FastAPI) -> None:
         return FastJSON({"results": [{**r, "bundle_version": st.version} for r in results], "bundle_version": st.version})
 
     @app.get("/v1/posts/{post_id}/similar", response_model=S.SimilarResponse, dependencies=read_deps)
-    def similar(post_id: int, request: Request, k: int = Query(20)):
+    def similar(post_id: S.Id, request: Request, k: int = Query(20)):
         st = _state(request)
         return FastJSON({"post_id": post_id, "items": st.similar(post_id, k), "bundle_version": st.version})
 
@@ -276,7 +276,7 @@ def _routes(app: FastAPI) -> None:
         return {"post_id": post.post_id, "created": created, "modalities": mods, "bundle_version": st.version}
 
     @app.delete("/v1/posts/{post_id}", response_model=S.DeleteResponse, dependencies=[Depends(write_key)])
-    def delete_post(post_id: int, request: Request):
+    def delete_post(post_id: S.Id, request: Request):
         holder: Holder = request.app.state.holder
         with holder.write_lock:
             _state(request).delete_post(post_id)

@@ -7,18 +7,21 @@ checked in `serving.state` and come back as 422 with the same kind of message.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PostId = int
+# Every id a client sends (users, posts, authors): ids are stored as int64, so a larger one is a
+# 422 that says so, not an overflow deeper down.
+Id = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 class Filters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     exclude_seen: bool = Field(True, description="drop posts the user has interacted with (and the request history)")
-    exclude_authors: list[int] = Field(default_factory=list, description="author ids to leave out")
-    exclude_post_ids: list[int] = Field(default_factory=list, description="post ids to leave out")
+    exclude_authors: list[Id] = Field(default_factory=list, description="author ids to leave out")
+    exclude_post_ids: list[Id] = Field(default_factory=list, description="post ids to leave out")
     max_age_seconds: float | None = Field(None, gt=0, description="only posts created within this many seconds of `now`")
     now: dt.datetime | None = Field(None, description="reference time for max_age_seconds (default: server time, UTC)")
     author_cap: int | None = Field(None, ge=1, description="at most this many posts per author in the response")
@@ -27,8 +30,8 @@ class Filters(BaseModel):
 class RecommendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: int | None = Field(None, description="known user: stored history + seen set are used")
-    history: list[int] = Field(default_factory=list, description="recent post ids, most recent last (added to the user's)")
+    user_id: Id | None = Field(None, description="known user: stored history + seen set are used")
+    history: list[Id] = Field(default_factory=list, description="recent post ids, most recent last (added to the user's)")
     k: int | None = Field(None, description="number of posts (1..k_max, default k_default)")
     filters: Filters = Field(default_factory=Filters)
 
@@ -72,8 +75,8 @@ class NewPost(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    post_id: int
-    author_id: int | None = None
+    post_id: Id
+    author_id: Id | None = None
     created_at: dt.datetime | None = Field(None, description="default: server time (UTC)")
     features: dict[str, list[float]] | None = Field(None, description="{modality: vector of the run's input dim}")
     text: str | None = None
@@ -96,8 +99,8 @@ class DeleteResponse(BaseModel):
 class Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: int
-    post_id: int
+    user_id: Id
+    post_id: Id
     event: str = Field("view", min_length=1, max_length=32)
     ts: dt.datetime | None = None
 

@@ -33,6 +33,11 @@ def _detail(r) -> str:
         ({"user_id": 1, "filters": {"author_cap": 0}}, 422, "greater than or equal to 1"),
         ({"user_id": 1, "filters": {"max_age_seconds": -3}}, 422, "greater than 0"),
         ({"user_id": 1, "filters": {"nope": 1}}, 422, "Extra inputs"),
+        # ids are int64: a larger one is a 422 naming the bound, not an overflow (was a 500)
+        ({"history": [2**70]}, 422, "less than or equal to 9223372036854775807"),
+        ({"user_id": 1, "filters": {"exclude_post_ids": [2**70]}}, 422, "less than or equal to 9223372036854775807"),
+        ({"user_id": 1, "filters": {"exclude_authors": [-(2**70)]}}, 422, "greater than or equal to -9223372036854775808"),
+        ({"user_id": 2**63}, 422, "less than or equal to 9223372036854775807"),
     ],
 )
 def test_bad_recommendation_requests(client, body, status, match):
@@ -80,6 +85,10 @@ def test_posts_lifecycle_and_4xx(client):
     r = client.delete("/v1/posts/9002", headers=KEY)
     assert r.status_code == 404 and "9002" in _detail(r)
     assert client.get("/v1/posts/9002/similar").status_code == 404
+    r = client.post("/v1/posts", json={"post_id": 2**64, "features": {"vec": [0.1] * 16}}, headers=KEY)
+    assert r.status_code == 422 and "less than or equal to" in _detail(r)
+    assert client.get(f"/v1/posts/{2**64}/similar").status_code == 422
+    assert client.delete(f"/v1/posts/{2**64}", headers=KEY).status_code == 422
     r = client.get("/v1/posts/1000003/similar", params={"k": 0})
     assert r.status_code == 422 and "`k` must be in [1, 1000], got 0" in _detail(r)
 
@@ -87,6 +96,8 @@ def test_posts_lifecycle_and_4xx(client):
 def test_events_validation(client):
     r = client.post("/v1/events", json={"events": [{"user_id": 1, "post_id": 77777777}]}, headers=KEY)
     assert r.status_code == 422 and "unknown" in _detail(r)
+    r = client.post("/v1/events", json={"events": [{"user_id": 2**64, "post_id": 1000003}]}, headers=KEY)
+    assert r.status_code == 422 and "less than or equal to" in _detail(r)
     r = client.post("/v1/events", json={"events": []}, headers=KEY)
     assert r.status_code == 422 and "`events` must hold 1 to 1000 entries, got 0" in _detail(r)
     r = client.post("/v1/events", json={"events": [{"user_id": 1, "post_id": 1000003, "ts": "2026-01-01T00:00:00Z"}]}, headers=KEY)
