@@ -70,10 +70,12 @@ def load_ground_truth(root: Path, posts: pl.DataFrame, meta: dict | None = None)
 
 
 class _Aligned:
-    """Ground truth laid out on the rows of `data`: topic index (N,), author (N,), popularity (N,)."""
+    """Ground truth laid out on the rows of `data`: topic index (N,), author (N,), popularity (N,),
+    and the posts `split` masks per user (not eligible for a list)."""
 
-    def __init__(self, gt: GroundTruth, data: InteractionData) -> None:
+    def __init__(self, gt: GroundTruth, data: InteractionData, split: str) -> None:
         self.gt = gt
+        self.exclude = data.exclude_for(split).tocsr()
         self.topics = sorted({t for w in gt.user_pref.values() for t in w} | set(gt.post_topic.values()))
         tix = {t: i for i, t in enumerate(self.topics)}
         self.post_topic = np.array([tix.get(gt.post_topic.get(int(p), ""), -1) for p in data.post_ids], np.int64)
@@ -92,10 +94,13 @@ class _Aligned:
         """bool (N,): posts by user row u's favourite authors."""
         return np.isin(self.post_author, list(self.gt.user_authors.get(int(self.user_ids[u]), ())))
 
-    def choice_weights(self, u: int, w: np.ndarray) -> np.ndarray:
-        """pi_u over every post, (N,) float64 (see the module docstring)."""
+    def choice_weights(self, u: int, w: np.ndarray, fav: np.ndarray, masked: float) -> np.ndarray:
+        """pi_u over every post, (N,) float64 (see the module docstring), `masked` where the split
+        masks the post for user row u. w: `pref(u)`, fav: `fav(u)`."""
         c = self.gt.choice
-        return (w[self.post_topic] + c["topic_floor"]) * (1.0 + c["author_boost"] * self.fav(u)) * self.post_pop ** c["popularity_exp"]
+        pi = (w[self.post_topic] + c["topic_floor"]) * (1.0 + c["author_boost"] * fav) * self.post_pop ** c["popularity_exp"]
+        pi[self.exclude.indices[self.exclude.indptr[u] : self.exclude.indptr[u + 1]]] = masked
+        return pi
 
 
 def preference_recovery(
@@ -104,8 +109,7 @@ def preference_recovery(
     """users (U,) row positions, idx (U, K) post positions, valid (U, K); split = the split the
     lists were ranked for (its masked posts are not eligible for the best K) -> the measures above."""
     k = idx.shape[1]
-    al = _Aligned(gt, data)
-    exclude = data.exclude_for(split).tocsr()
+    al = _Aligned(gt, data, split)
     aff, fav, cap = [], [], []
     for row, u in enumerate(users):
         w = al.pref(u)
@@ -117,8 +121,7 @@ def preference_recovery(
         aff.append(float(np.mean(w[al.post_topic[rec]]) / (w.max() or 1.0)))
         is_fav = al.fav(u)
         fav.append(float(np.mean(is_fav[rec])))
-        pi = al.choice_weights(u, w)
-        pi[exclude.indices[exclude.indptr[u] : exclude.indptr[u + 1]]] = 0.0
+        pi = al.choice_weights(u, w, is_fav, masked=0.0)
         best = np.partition(pi, len(pi) - k)[len(pi) - k :].sum() if len(pi) > k else pi.sum()
         cap.append(float(pi[rec].sum() / best) if best > 0 else float("nan"))
     return {
@@ -133,16 +136,14 @@ def oracle_lists(gt: GroundTruth, data: InteractionData, users: np.ndarray, spli
     """Top-k of each user row in `users` ranked by the hidden choice weight pi_u, with the
     split's masked posts removed (ties -> lower post index, as in the evaluation).
     -> (users (U,), idx int64 (U, k), valid bool (U, k)); users without preferences get no list."""
-    al = _Aligned(gt, data)
-    exclude = data.exclude_for(split).tocsr()
+    al = _Aligned(gt, data, split)
     idx = np.zeros((len(users), k), np.int64)
     valid = np.zeros((len(users), k), bool)
     for row, u in enumerate(users):
         w = al.pref(u)
         if w is None:
             continue
-        pi = al.choice_weights(u, w)
-        pi[exclude.indices[exclude.indptr[u] : exclude.indptr[u + 1]]] = -np.inf
+        pi = al.choice_weights(u, w, al.fav(u), masked=-np.inf)
         top = np.lexsort((np.arange(len(pi)), -pi))[:k]  # by weight, then lower index
         n = int(np.isfinite(pi[top]).sum())
         idx[row, :n], valid[row, :n] = top[:n], True

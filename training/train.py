@@ -41,6 +41,7 @@ from recsys.runs import (
     LoadedRun,
     aligned_features,
     load_run,
+    post_authors,
     save_model,
     scorer_from_run,
     train_histories,
@@ -179,13 +180,7 @@ def prepare(ds, data, modalities: tuple[str, ...] | None) -> TrainData:
 def author_rows(ds, post_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Author table of the posts `post_ids` (int64 (N,)) from `ds.posts.author_id` (nullable).
     -> (author_ids int64 (A,) sorted, post_author int64 (N,) row in author_ids or -1)."""
-    import polars as pl
-
-    known = ds.posts.select("post_id", "author_id").drop_nulls()
-    if known.is_empty():
-        return np.zeros(0, np.int64), np.full(len(post_ids), -1, np.int64)
-    look = pl.DataFrame({"post_id": np.asarray(post_ids, np.int64)}).join(known, on="post_id", how="left", maintain_order="left")
-    auth = look["author_id"].fill_null(-1).to_numpy().astype(np.int64)
+    auth = post_authors(ds, post_ids)  # (N,) author id, -1 = none
     author_ids = np.unique(auth[auth >= 0])
     rows = np.where(auth >= 0, np.searchsorted(author_ids, auth), -1).astype(np.int64)
     return author_ids, rows
