@@ -21,11 +21,10 @@ from index import bundle as B
 from index import faiss_index as fi
 from index.recall import GateResult, tune
 from recsys.errors import ArtifactError, RecsysError, SchemaError
+from recsys.inference import NULL_TS, catalogue_vectors, history_table, latent_lookup, post_popularity, user_vectors
 
 logger = logging.getLogger(__name__)
 
-NULL_TS = np.iinfo(np.int64).min
-CHUNK = 8192
 
 
 class RecallGateError(RecsysError):
@@ -119,39 +118,6 @@ def build_bundle(
 
 # --- from a trained run ------------------------------------------------------------------------
 
-def histories_from_interactions(interactions: pl.DataFrame, history_max: int) -> pl.DataFrame:
-    """user_id, history (last `history_max` post ids by ts, most-recent-last), seen (all, unique)."""
-    if len(interactions) == 0:
-        return pl.DataFrame(schema={"user_id": pl.Int64, "history": pl.List(pl.Int64), "seen": pl.List(pl.Int64)})
-    df = interactions.with_row_index("_i").sort(["user_id", "ts", "_i"], nulls_last=False)
-    return (
-        df.group_by("user_id", maintain_order=True)
-        .agg(pl.col("post_id").tail(history_max).alias("history"), pl.col("post_id").unique().sort().alias("seen"))
-        .sort("user_id")
-    )
-
-
-def pad_histories(histories: list[np.ndarray], length: int) -> np.ndarray:
-    """Lists of post ids (most-recent-last) -> int64 (B, L), left-padded with -1 (last column =
-    most recent), each truncated to its last L ids."""
-    out = np.full((len(histories), length), -1, np.int64)
-    for i, h in enumerate(histories):
-        h = np.asarray(h, np.int64)[-length:]
-        if len(h):
-            out[i, length - len(h):] = h
-    return out
-
-
-def gather_latents(hist_ids: np.ndarray, sorted_ids: np.ndarray, order: np.ndarray, latents: np.ndarray) -> np.ndarray:
-    """hist_ids int64 (B, L) (-1 padding) -> float32 (B, L, Z), zeros at padding / unknown ids."""
-    flat = hist_ids.reshape(-1)
-    pos = np.clip(np.searchsorted(sorted_ids, flat), 0, len(sorted_ids) - 1)
-    found = (sorted_ids[pos] == flat) & (flat >= 0)
-    out = np.zeros((len(flat), latents.shape[1]), np.float32)
-    out[found] = latents[order[pos[found]]]
-    return out.reshape(*hist_ids.shape, latents.shape[1])
-
-
 def build_from_run(
     run_dir: Path,
     data_dir: Path,
@@ -185,23 +151,12 @@ def build_from_run(
         if feats[m].dim != run.modalities[m]:
             raise SchemaError(f"features[{m}] dim {feats[m].dim} != run input dim {run.modalities[m]} ({data_dir})")
     authors = ds.posts["author_id"].fill_null(-1).to_numpy().astype(np.int64)
-    latents, vectors = [], []
-    for s in range(0, len(post_ids), CHUNK):  # bounded memory on large catalogues
-        ids = post_ids[s : s + CHUNK]
-        f, p = {}, {}
-        for m in usable:
-            f[m], p[m] = feats[m].aligned(ids)
-        z = np.asarray(run.post_latents(f, p), np.float32)  # (n, Z)
-        latents.append(z)
-        vectors.append(np.asarray(run.post_vectors(z, ids, authors[s : s + CHUNK]), np.float32))  # (n, d)
-    latents_a, vectors_a = np.concatenate(latents), np.concatenate(vectors)
+    latents_a, vectors_a = catalogue_vectors(run, feats, post_ids, authors)  # (N, Z), (N, d)
 
     inter = ds.interactions
-    history_max = int(getattr(run, "max_history", 50) or 50)
-    histories = histories_from_interactions(inter, history_max)
-    counts = inter.group_by("post_id").len()
-    pop = dict(zip(counts["post_id"].to_list(), counts["len"].to_list()))
-    popularity = np.array([pop.get(int(p), 0) for p in post_ids], np.int64)
+    history_max = run.max_history
+    histories = history_table(inter, keep=history_max)
+    popularity = post_popularity(inter, post_ids)  # (N,) distinct users
     created = ds.posts["created_at"].cast(pl.Int64).fill_null(NULL_TS).to_numpy().astype(np.int64)
 
     queries = _user_queries(run, histories, post_ids, latents_a, vectors_a, n_queries, seed)
@@ -235,14 +190,10 @@ def _user_queries(run, histories, post_ids, latents, vectors, n_queries, seed) -
     if len(histories):
         pick = np.sort(rng.choice(len(histories), min(n_queries, len(histories)), replace=False))
         h = histories.select(pl.all().gather(pick))
-        L = int(getattr(run, "max_history", 50) or 50)
-        hist_ids = pad_histories([np.asarray(x, np.int64) for x in h["history"].to_list()], L)
-        order = np.argsort(post_ids, kind="stable")
-        hist_lat = gather_latents(hist_ids, post_ids[order], order, latents)
-        users = h["user_id"].to_numpy().astype(np.int64)
-        out = [np.asarray(run.user_vectors(hist_lat[s:s + 1024], hist_ids[s:s + 1024], users[s:s + 1024]), np.float32)
-               for s in range(0, len(users), 1024)]
-        return np.concatenate(out)
+        hist = [np.asarray(x, np.int64) for x in h["history"].to_list()]
+        q, has = user_vectors(run, hist, h["user_id"].to_numpy().astype(np.int64), latent_lookup(post_ids, latents))
+        if has.any():
+            return q[has]
     pick = rng.choice(len(vectors), min(n_queries, len(vectors)), replace=False)
     return vectors[pick]
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from index.build import Catalogue, build_bundle, gather_latents, pad_histories
+from index.build import Catalogue, build_bundle
+from recsys.inference import latent_lookup, user_vectors
 from index.recall import GateResult
 
 MODALITY = "vec"  # the one input modality of the synthetic model (its input dim = Z)
@@ -100,10 +101,8 @@ def build_from_latents(
         pick = np.sort(rng.choice(len(h), min(n_queries, len(h)), replace=False)) if len(h) else np.zeros(0, np.int64)
         if len(pick):
             sub = h.select(pl.all().gather(pick))
-            ids = pad_histories([np.asarray(x, np.int64) for x in sub["history"].to_list()], max_history)
-            order = np.argsort(cat.post_ids, kind="stable")
-            lat = gather_latents(ids, cat.post_ids[order], order, cat.latents)
-            queries = run.user_vectors(lat, ids, sub["user_id"].to_numpy())
+            hist = [np.asarray(x, np.int64) for x in sub["history"].to_list()]
+            queries, _ = user_vectors(run, hist, sub["user_id"].to_numpy().astype(np.int64), latent_lookup(cat.post_ids, cat.latents))
         else:
             queries = cat.vectors[rng.choice(len(cat.vectors), min(n_queries, len(cat.vectors)), replace=False)]
         model = {"kind": "run", "fingerprint": run.fingerprint, "latent_dim": z, "dim": run.dim,

@@ -5,6 +5,10 @@
     ds.interactions     polars DataFrame, INTERACTIONS_SCHEMA
     ds.splits           polars DataFrame (row, split) or None
     ds.meta             dict from dataset.json (name, source, protocol options, ...)
+    ds.id_maps          {"user"|"post"|"author": recsys.ids.IdMap} for entities with string ids
+
+In memory every id column is Int64: string ids (as written in the Parquet files) are mapped to
+their internal ids by `recsys.ids` when the tables are read; the files keep the caller's keys.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class Dataset:
     interactions: pl.DataFrame
     splits: pl.DataFrame | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    id_maps: dict[str, Any] = field(default_factory=dict)  # entity -> recsys.ids.IdMap (string ids only)
 
     @property
     def name(self) -> str:
@@ -64,13 +69,35 @@ def load_dataset(root: Path) -> Dataset:
     for name in (schema.POSTS_FILE, schema.INTERACTIONS_FILE):
         if not (root / name).is_file():
             raise ArtifactError(f"{root}: missing {name} (a dataset needs posts.parquet and interactions.parquet)")
-    posts = schema.validate_posts(_read(root / schema.POSTS_FILE))
-    interactions = schema.validate_interactions(_read(root / schema.INTERACTIONS_FILE), posts["post_id"])
+    posts, interactions, id_maps = _validated(_read(root / schema.POSTS_FILE), _read(root / schema.INTERACTIONS_FILE))
     splits = None
     if (root / schema.SPLITS_FILE).is_file():
         splits = schema.validate_splits(_read(root / schema.SPLITS_FILE), len(interactions))
     meta = read_json(root / schema.DATASET_META_FILE) if (root / schema.DATASET_META_FILE).is_file() else {}
-    return Dataset(root=root, posts=posts, interactions=interactions, splits=splits, meta=meta)
+    return Dataset(root=root, posts=posts, interactions=interactions, splits=splits, meta=meta, id_maps=id_maps)
+
+
+def _validated(posts: pl.DataFrame, interactions: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """Validate both tables (ids Int64 or String) and map string ids to internal Int64 ids."""
+    from recsys.ids import encode_column
+
+    posts = schema.validate_posts(posts)
+    interactions = schema.validate_interactions(interactions, posts["post_id"])
+    maps = {}
+    for table, ent, col in (("posts", "post", "post_id"), ("posts", "author", "author_id"), ("interactions", "user", "user_id")):
+        df = posts if table == "posts" else interactions
+        new, m = encode_column(df[col], f"{table}.{col}")
+        if m is not None:
+            maps[ent] = m
+            df = df.with_columns(new.alias(col))
+            if table == "posts":
+                posts = df
+            else:
+                interactions = df
+    if "post" in maps:
+        new, _ = encode_column(interactions["post_id"], "interactions.post_id")
+        interactions = interactions.with_columns(new.alias("post_id"))
+    return posts, interactions, maps
 
 
 def save_dataset(
@@ -89,12 +116,13 @@ def save_dataset(
     root.mkdir(parents=True, exist_ok=True)
     write_parquet(root / schema.POSTS_FILE, posts.select(list(schema.POSTS_SCHEMA)))
     write_parquet(root / schema.INTERACTIONS_FILE, interactions.select(list(schema.INTERACTIONS_SCHEMA)))
+    posts, interactions, id_maps = _validated(posts, interactions)
     if splits is not None:
         write_parquet(root / schema.SPLITS_FILE, splits.select(list(schema.SPLITS_SCHEMA)))
     meta = dict(meta or {})
     meta.setdefault("name", root.name)
     write_json(root / schema.DATASET_META_FILE, meta)
-    return Dataset(root=root, posts=posts, interactions=interactions, splits=splits, meta=meta)
+    return Dataset(root=root, posts=posts, interactions=interactions, splits=splits, meta=meta, id_maps=id_maps)
 
 
 def save_splits(root: Path, splits: pl.DataFrame, n_interactions: int) -> None:

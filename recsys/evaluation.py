@@ -21,11 +21,17 @@ Protocol (the DiffMM/MMSSL protocol, see ../shared/data/tiktok/README.md):
     mrr@K       = 1/(r+1) of the FIRST relevant item within the top-K, 0 if none (truncated MRR)
   averaged over evaluated users. coverage@K = fraction of ALL posts that appear in at least one
   evaluated user's top-K (recommendation slots holding an excluded post, -inf, count for none).
+- History (what the server would hold when the split begins, `InteractionData.history_splits`):
+  train when scoring valid; train + valid when scoring test on a temporal split (imported
+  benchmarks: train, their fixed protocol). A scorer with `for_history(history csr (U, N), split)`
+  is re-based on it first (user profiles, item-kNN sums, ID bags). Users with an empty history
+  are answered by every scorer alike with the population prior (`recsys.inference
+  .population_prior` over the history's counts), as the server answers them.
 - Buckets (beside the totals):
     items: "cold" = relevant posts with no train interaction, "warm" = the rest.
            recall_<bucket>@K = relevant <bucket> posts hit in top-K / relevant <bucket> posts,
            averaged over users with >= 1 relevant <bucket> post (n_users, n_relevant reported).
-    history: users by number of train items: "0", "1-2", "3-5", "6-10", ">10"; recall/ndcg/hit
+    history: users by number of history items (above): "0", "1-2", "3-5", "6-10", ">10"; recall/ndcg/hit
            averaged over the users of each group (groups with no users are left out).
 
 A scorer is any object with `name: str` and `score(user_idx: int64 (B,)) -> float32 (B, N)`
@@ -46,6 +52,7 @@ import scipy.sparse as sp
 import torch
 
 from recsys.errors import ConfigError, SchemaError
+from recsys.inference import population_prior
 from recsys.interactions import InteractionData
 
 logger = logging.getLogger(__name__)
@@ -114,7 +121,11 @@ def evaluate(
         )
     kmax = min(ks[-1], n_posts)
     cold = np.asarray(data.train.sum(axis=0)).ravel() == 0  # (N,) no train interaction
-    hist_len = np.diff(data.train.tocsr().indptr)  # (U,)
+    history = data.history_for(split).tocsr()
+    if hasattr(scorer, "for_history"):
+        scorer = scorer.for_history(history, split)
+    hist_len = np.diff(history.indptr)  # (U,)
+    prior = torch.from_numpy(population_prior(np.asarray(history.sum(axis=0)).ravel(), data.post_created_us))  # (N,)
     chunk = max(1, min(chunk_users, max_chunk_bytes // max(4 * n_posts, 1)))
 
     acc = _Accumulator(ks, n_posts, cold)
@@ -126,6 +137,9 @@ def evaluate(
         t0 = time.perf_counter()
         with torch.no_grad():
             s = _as_scores(scorer.score(u), len(u), n_posts, getattr(scorer, "name", "scorer"))
+            nobody = np.flatnonzero(hist_len[u] == 0)  # (b,) users without a history: the prior
+            if len(nobody):
+                s[torch.from_numpy(nobody)] = prior
         t1 = time.perf_counter()
         _mask_inplace(s, exclude, u)
         vals, idx = _topk_canonical(s, kmax)  # (B, K)
@@ -153,6 +167,7 @@ def evaluate(
         "n_users": int(len(users)),
         "n_posts": int(n_posts),
         "split": split,
+        "history": {"splits": list(data.history_splits(split)), "no_history": "population prior"},
         "ks": list(ks),
         "scorer": str(getattr(scorer, "name", type(scorer).__name__)),
         "dataset": data.dataset_name,

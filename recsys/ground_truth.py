@@ -54,19 +54,31 @@ def load_ground_truth(root: Path, posts: pl.DataFrame, meta: dict | None = None)
     if not (d / "user_preferences.parquet").is_file() or not (d / "post_topics.parquet").is_file():
         return None
     pref: dict[int, dict[str, float]] = {}
-    for u, t, w in pl.read_parquet(d / "user_preferences.parquet").select("user_id", "topic", "weight").iter_rows():
+    for u, t, w in _read(d / "user_preferences.parquet").select("user_id", "topic", "weight").iter_rows():
         pref.setdefault(int(u), {})[str(t)] = float(w)
     authors: dict[int, set[int]] = {}
     if (d / "user_authors.parquet").is_file():
-        for u, a in pl.read_parquet(d / "user_authors.parquet").select("user_id", "author_id").iter_rows():
+        for u, a in _read(d / "user_authors.parquet").select("user_id", "author_id").iter_rows():
             authors.setdefault(int(u), set()).add(int(a))
-    pt = pl.read_parquet(d / "post_topics.parquet")
+    pt = _read(d / "post_topics.parquet")
     topic = dict(pt.select("post_id", "topic").iter_rows())
     pop = dict(pt.select("post_id", "popularity").iter_rows()) if "popularity" in pt.columns else {}
     author = {int(p): int(a) for p, a in posts.select("post_id", "author_id").iter_rows() if a is not None}
     cfg = ((meta or {}).get("source") or {}).get("config") or {}
     choice = {k: float(cfg.get(k, v)) for k, v in CHOICE_DEFAULTS.items()}
     return GroundTruth(pref, authors, topic, author, pop, choice)
+
+
+def _read(path: Path) -> pl.DataFrame:
+    """A ground-truth table with string ids (a `string_ids` synthetic platform) mapped to the
+    internal ids the dataset's tables get (`recsys.ids`)."""
+    from recsys.ids import encode_column
+
+    df = pl.read_parquet(path)
+    for col in ("user_id", "post_id", "author_id"):
+        if col in df.columns:
+            df = df.with_columns(encode_column(df[col], f"{path.name}.{col}")[0].alias(col))
+    return df
 
 
 class _Aligned:

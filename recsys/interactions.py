@@ -33,6 +33,27 @@ class InteractionData:
     fingerprint: str = ""
     # Protocol: when scoring test, also mask the user's validation items.
     mask_valid_on_test: bool = True
+    # Protocol: when scoring test, the user's history (profile, history buckets, what baselines
+    # see) also holds their valid interactions, as the server would then (temporal splits); False
+    # for imported benchmarks whose fixed protocol profiles users from train only.
+    test_history_includes_valid: bool = False
+    post_created_us: np.ndarray | None = None  # int64 (N,) creation time, NULL_TS where unknown
+
+    def history_splits(self, name: str) -> tuple[str, ...]:
+        """Splits whose interactions form a user's history when `name` is scored."""
+        self.split(name)
+        if name == "test":
+            return ("train", "valid") if self.test_history_includes_valid else ("train",)
+        return ("train",)
+
+    def history_for(self, name: str) -> sp.csr_matrix:
+        """Binary (U, N) history matrix when scoring `name` (see `history_splits`)."""
+        parts = self.history_splits(name)
+        if len(parts) == 1:
+            return self.train
+        m = sum((self.split(p) for p in parts[1:]), self.train.copy())
+        m = (m > 0).astype(np.float32).tocsr()
+        return m
 
     @property
     def n_users(self) -> int:
@@ -94,11 +115,22 @@ def build_interaction_data(ds: Dataset) -> InteractionData:
         m.sum_duplicates()
         m.data[:] = 1.0
         out[name] = m
+    created = ds.posts["created_at"].dt.epoch("us").fill_null(np.iinfo(np.int64).min).to_numpy().astype(np.int64)
     return InteractionData(
         user_ids=user_ids,
         post_ids=post_ids,
         dataset_name=ds.name,
         fingerprint=ds.fingerprint(),
         mask_valid_on_test=bool(ds.meta.get("protocol", {}).get("mask_valid_on_test", True)),
+        test_history_includes_valid=test_history_includes_valid(ds.meta),
+        post_created_us=created,
         **out,
     )
+
+
+def test_history_includes_valid(meta: dict) -> bool:
+    """dataset.json `protocol.test_history` ("train" | "train+valid"); by default train + valid
+    for a temporal split made by `recsys split` (what the server holds when test begins) and
+    train only for imported benchmarks (their published protocol)."""
+    default = "train+valid" if meta.get("split", {}).get("method") == "global_temporal" else "train"
+    return meta.get("protocol", {}).get("test_history", default) == "train+valid"

@@ -12,6 +12,9 @@
     U = run.user_vectors(hist_lat, hist_post_ids, uids)  # (B, L, Z), (B, L) -1 pad, (B,) -> (B, d)
     scores = U @ P.T
 
+Histories, padding, chunked catalogue vectors and the fallback chain around these methods live in
+`recsys.inference` (the one path training, evaluation, build-index and serving share).
+
 `export` holds the tables serving needs without the training graph: the post ids / user ids that
 have an ID row and their final (graph-propagated) ID embeddings.
 """
@@ -24,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
 import torch
 
 from recsys.dataset import Dataset
@@ -49,35 +51,6 @@ def _lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
     sk = keys[order]
     pos = np.clip(np.searchsorted(sk, query), 0, len(sk) - 1)
     return np.where(sk[pos] == query, order[pos], -1).astype(np.int64)
-
-
-def train_histories(ds: Dataset, data: InteractionData, split: str = "train") -> list[np.ndarray]:
-    """Per user row: post rows of the user's `split` interactions, oldest first (by `ts`, then
-    file order). int64 arrays; duplicates keep their last occurrence."""
-    inter = ds.interactions_with_split().with_row_index("_row").filter(pl.col("split") == split)
-    inter = inter.sort(["user_id", "ts", "_row"], nulls_last=False)
-    users = data.user_index(inter["user_id"].to_numpy())
-    posts = data.post_index(inter["post_id"].to_numpy().astype(np.int64))
-    out: list[np.ndarray] = [np.zeros(0, np.int64) for _ in range(data.n_users)]
-    if len(users) == 0:
-        return out
-    bounds = np.flatnonzero(np.diff(users)) + 1
-    for seg_u, seg_p in zip(np.split(users, bounds), np.split(posts, bounds)):
-        # keep the last occurrence of repeated posts, in time order
-        _, last = np.unique(seg_p[::-1], return_index=True)
-        keep = np.sort(len(seg_p) - 1 - last)
-        out[int(seg_u[0])] = seg_p[keep].astype(np.int64)
-    return out
-
-
-def pad_histories(hists: list[np.ndarray], rows: np.ndarray, length: int) -> np.ndarray:
-    """Most recent `length` items of each selected history, right-aligned, -1 padded -> (B, L)."""
-    out = np.full((len(rows), length), -1, np.int64)
-    for b, r in enumerate(rows):
-        h = hists[int(r)][-length:]
-        if len(h):
-            out[b, length - len(h) :] = h
-    return out
 
 
 def aligned_features(ds_root: Path, post_ids: np.ndarray, modalities: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, dict]]:
@@ -105,6 +78,35 @@ class VectorScorer:
     def score(self, user_idx: np.ndarray) -> torch.Tensor:
         idx = torch.as_tensor(np.asarray(user_idx, np.int64))
         return self.users[idx] @ self.posts.T
+
+
+class RunScorer:
+    """A trained run scored offline exactly as it is served: the post vectors of every post, and
+    user vectors from each user's history for the split being scored (`recsys.inference`).
+
+    histories: splits tuple -> post rows per user row (most-recent-last); latents float32 (N, Z),
+    posts float32 (N, d) in `data.post_ids` order."""
+
+    def __init__(self, name: str, run: "LoadedRun", data: InteractionData, latents: np.ndarray, posts: np.ndarray, histories) -> None:
+        self.name, self.run, self.data, self.latents, self.histories = name, run, data, latents, histories
+        self.posts = torch.from_numpy(np.ascontiguousarray(posts, np.float32))
+        self._by_split: dict[tuple, VectorScorer] = {}
+
+    def for_history(self, history, split: str) -> VectorScorer:
+        """The user vectors of every user of `data` from their history when `split` is scored."""
+        from recsys.inference import latent_lookup, user_vectors
+
+        key = self.data.history_splits(split)
+        if key not in self._by_split:
+            rows = self.histories(key)
+            hist_ids = [self.data.post_ids[r] for r in rows]
+            vecs, _ = user_vectors(self.run, hist_ids, self.data.user_ids, latent_lookup(self.data.post_ids, self.latents))
+            self._by_split[key] = VectorScorer(self.name, torch.from_numpy(vecs), self.posts)
+        return self._by_split[key]
+
+    def score(self, user_idx: np.ndarray) -> torch.Tensor:
+        """Scores from train histories (callers that do not go through `evaluate`)."""
+        return self.for_history(None, "valid").score(user_idx)
 
 
 @dataclass
@@ -287,20 +289,14 @@ def load_run(run_dir: Path) -> LoadedRun:
     )
 
 
-def scorer_from_run(run: LoadedRun, ds: Dataset, data: InteractionData, name: str | None = None) -> VectorScorer:
-    """Score every user of `data` against every post, with histories = train interactions."""
-    feats, present, _ = aligned_features(ds.root, data.post_ids, [m for m in run.modalities if _has_store(ds.root, m)])
-    lat = run.post_latents(feats, present)  # (N, Z)
-    posts = run.post_vectors(lat, data.post_ids, post_authors(ds, data.post_ids))  # (N, d)
-    hists = train_histories(ds, data)
-    users = []
-    for start in range(0, data.n_users, 4096):
-        rows = np.arange(start, min(start + 4096, data.n_users))
-        hp = pad_histories(hists, rows, run.max_history)  # (B, L) post rows
-        hl = lat[np.clip(hp, 0, None)] * (hp >= 0)[..., None]
-        hid = np.where(hp >= 0, data.post_ids[np.clip(hp, 0, None)], -1)
-        users.append(run.user_vectors(hl, hid, data.user_ids[rows]))
-    return VectorScorer(name or f"run:{run.run_dir.name}", torch.from_numpy(np.concatenate(users)), torch.from_numpy(posts))
+def scorer_from_run(run: LoadedRun, ds: Dataset, data: InteractionData, name: str | None = None) -> RunScorer:
+    """Score every user of `data` against every post (histories per split, `recsys.inference`)."""
+    from recsys.features import load_features
+    from recsys.inference import catalogue_vectors, history_rows
+
+    store = load_features(ds.root)
+    lat, posts = catalogue_vectors(run, store, data.post_ids, post_authors(ds, data.post_ids))
+    return RunScorer(name or f"run:{run.run_dir.name}", run, data, lat, posts, lambda splits: history_rows(ds, data, splits))
 
 
 def post_authors(ds: Dataset, post_ids: np.ndarray) -> np.ndarray:

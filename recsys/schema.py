@@ -6,7 +6,8 @@ A dataset is a directory (see `recsys.dataset`):
     splits.parquet        row, split      (optional; row indexes interactions.parquet)
     features/<m>.npz      per-modality feature store (see `recsys.features`)
 
-Ids are int64. Media paths are relative to the dataset directory. `author_id`, `created_at`
+Ids are int64 or strings (UUIDs, handles, slugs; one type per entity across the tables):
+`recsys.ids` maps string ids to internal int64 ids when the dataset is loaded. Media paths are relative to the dataset directory. `author_id`, `created_at`
 and `ts` may be null for imported datasets that do not carry them; `text`, `image_path`,
 `video_path` are null where a post lacks that modality.
 """
@@ -43,6 +44,7 @@ INTERACTIONS_SCHEMA: dict[str, pl.DataType] = {
 SPLITS_SCHEMA: dict[str, pl.DataType] = {"row": pl.Int64(), "split": pl.String()}
 SPLIT_NAMES = ("train", "valid", "test")
 NOT_NULL = {"post_id", "user_id", "row", "split", "weight", "event"}
+ID_COLUMNS = {"post_id", "user_id", "author_id"}  # Int64 or String (see recsys.ids)
 
 
 def _conform(df: pl.DataFrame, schema: dict[str, pl.DataType], table: str) -> pl.DataFrame:
@@ -56,7 +58,7 @@ def _conform(df: pl.DataFrame, schema: dict[str, pl.DataType], table: str) -> pl
     casts = []
     for col, want in schema.items():
         got = df.schema[col]
-        if got == want:
+        if got == want or (col in ID_COLUMNS and got in (pl.String, pl.Categorical)):
             continue
         ok = (
             got == pl.Null
@@ -66,7 +68,8 @@ def _conform(df: pl.DataFrame, schema: dict[str, pl.DataType], table: str) -> pl
             or (want == pl.String and got == pl.Categorical)
         )
         if not ok:
-            raise SchemaError(f"{table}: column {col!r} must be {want}, got {got}")
+            alt = " or String" if col in ID_COLUMNS else ""
+            raise SchemaError(f"{table}: column {col!r} must be {want}{alt}, got {got}")
         expr = pl.col(col)
         if isinstance(want, pl.Datetime) and isinstance(got, pl.Datetime) and got.time_zone is None:
             expr = expr.dt.replace_time_zone("UTC")
@@ -93,6 +96,9 @@ def validate_interactions(df: pl.DataFrame, post_ids: pl.Series | None = None) -
     must reference a known post (UnknownIdError lists how many and which)."""
     df = _conform(df, INTERACTIONS_SCHEMA, "interactions")
     if post_ids is not None:
+        a, b = _id_kind(df["post_id"].dtype), _id_kind(post_ids.dtype)
+        if a != b:
+            raise SchemaError(f"interactions: post_id is {a} but posts.post_id is {b}; an entity has one id type in every table")
         unknown = df.filter(~pl.col("post_id").is_in(post_ids.implode()))
         if len(unknown):
             ids = unknown["post_id"].unique().sort().head(5).to_list()
@@ -114,3 +120,7 @@ def validate_splits(df: pl.DataFrame, n_interactions: int) -> pl.DataFrame:
     if n_interactions and (rows.n_unique() != n_interactions or rows.min() != 0 or rows.max() != n_interactions - 1):
         raise SchemaError(f"splits: column 'row' must be a permutation of 0..{n_interactions - 1}")
     return df.sort("row")
+
+
+def _id_kind(dtype: pl.DataType) -> str:
+    return "string" if dtype in (pl.String, pl.Categorical) else "integer"

@@ -37,7 +37,7 @@ from pydantic_core import to_json
 
 from index import bundle as B
 from index import faiss_index as fi
-from index.build import pad_histories
+from recsys.inference import pad_histories
 from recsys.errors import ArtifactError, SchemaError, UnknownIdError
 from serving.batcher import AsyncCombiner, Combiner
 from serving.schemas import Filters, NewPost, RecommendRequest

@@ -30,6 +30,7 @@ import torch
 
 from recsys.dataset import load_dataset
 from recsys.errors import ArtifactError, ConfigError
+from recsys.inference import history_rows
 from recsys.interactions import build_interaction_data
 from recsys.io import atomic_path, read_json, write_json
 from recsys.model import Batch, ModelConfig, Recommender
@@ -44,7 +45,6 @@ from recsys.runs import (
     post_authors,
     save_model,
     scorer_from_run,
-    train_histories,
 )
 
 logger = logging.getLogger(__name__)
@@ -147,6 +147,7 @@ class TrainData:
     users: np.ndarray  # int64 (E,) train edges, user rows
     posts: np.ndarray  # int64 (E,) post rows
     hist_full: np.ndarray  # int64 (U, Dmax), oldest first, -1 padded
+    hists: list[np.ndarray]  # per user row: train history post rows (recsys.inference semantics)
     meta: dict[str, dict]
     author_ids: np.ndarray  # int64 (A,) author table rows -> author id (empty: the data names no authors)
     post_author: np.ndarray  # int64 (N,) author row of every post row, -1 = no author
@@ -156,7 +157,7 @@ def prepare(ds, data, modalities: tuple[str, ...] | None) -> TrainData:
     feats, present, meta = aligned_features(ds.root, data.post_ids, list(modalities) if modalities else None)
     if not feats:
         raise ConfigError(f"{ds.root}: no modality features to train on (run `recsys encode` first)")
-    hists = train_histories(ds, data)
+    hists = history_rows(ds, data, ("train",))
     dmax = max((len(h) for h in hists), default=1) or 1
     hist_full = np.full((data.n_users, dmax), -1, np.int64)
     users, posts = [], []
@@ -173,6 +174,7 @@ def prepare(ds, data, modalities: tuple[str, ...] | None) -> TrainData:
         users=np.concatenate(users) if users else np.zeros(0, np.int64),
         posts=np.concatenate(posts) if posts else np.zeros(0, np.int64),
         hist_full=hist_full,
+        hists=hists,
         meta=meta,
     )
 
@@ -513,20 +515,19 @@ def train(cfg: TrainConfig) -> Path:
 
 
 def scorer_from_run_td(run: LoadedRun, td: TrainData, data):
-    """Like recsys.runs.scorer_from_run, from the in-memory features and histories."""
-    from recsys.runs import VectorScorer
+    """Like recsys.runs.scorer_from_run, from the in-memory features and train histories (the
+    per-epoch valid figure: history = train)."""
+    from recsys.runs import RunScorer
 
     feats = {m: x.numpy() for m, x in td.feats.items()}
     present = {m: p.numpy() for m, p in td.present.items()}
     lat = run.post_latents(feats, present)
     authors = np.where(td.post_author >= 0, td.author_ids[td.post_author.clip(0)] if len(td.author_ids) else -1, -1)
     posts = run.post_vectors(lat, data.post_ids, authors)
-    L = run.max_history
-    users = []
-    for start in range(0, data.n_users, 4096):
-        rows = np.arange(start, min(start + 4096, data.n_users))
-        hp = batch_history(td.hist_full, rows, np.full(len(rows), -7, np.int64), L)
-        hl = lat[np.clip(hp, 0, None)] * (hp >= 0)[..., None]
-        hid = np.where(hp >= 0, data.post_ids[np.clip(hp, 0, None)], -1)
-        users.append(run.user_vectors(hl, hid, data.user_ids[rows]))
-    return VectorScorer("model", torch.from_numpy(np.concatenate(users)), torch.from_numpy(posts))
+
+    def histories(splits):
+        if tuple(splits) != ("train",):
+            raise ValueError(f"the in-memory scorer holds train histories only, asked for {splits}")
+        return td.hists
+
+    return RunScorer("model", run, data, lat, posts, histories)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,16 +21,43 @@ logger = logging.getLogger(__name__)
 
 
 class EmbeddingScorer:
-    """score(u) = user_emb[u] @ item_emb.T: user_emb float32 (U, d), item_emb float32 (N, d)."""
+    """score(u) = user_emb[u] @ item_emb.T: user_emb float32 (U, d), item_emb float32 (N, d).
 
-    def __init__(self, name: str, user_emb: torch.Tensor, item_emb: torch.Tensor, info: dict | None = None) -> None:
+    `rebase(history csr (U, N)) -> user_emb (U, d)` recomputes the users from the history the
+    evaluation holds for a split (`for_history`); None keeps them as fitted."""
+
+    def __init__(self, name: str, user_emb: torch.Tensor, item_emb: torch.Tensor, info: dict | None = None,
+                 rebase: Callable[[sp.csr_matrix], torch.Tensor] | None = None) -> None:
         self.name = name
         self.user_emb = user_emb.detach().float().contiguous()
         self.item_emb_t = item_emb.detach().float().t().contiguous()  # (d, N)
         self.info = info or {}
+        self.rebase = rebase
 
     def score(self, user_idx: np.ndarray) -> torch.Tensor:
         return self.user_emb[torch.as_tensor(user_idx, dtype=torch.int64)] @ self.item_emb_t  # (B, N)
+
+    def for_history(self, history: sp.csr_matrix, split: str) -> "EmbeddingScorer":
+        if self.rebase is None:
+            return self
+        return EmbeddingScorer(self.name, self.rebase(history), self.item_emb_t.t(), self.info, self.rebase)
+
+
+def id_fold_in(user_emb: torch.Tensor, item_emb: torch.Tensor, known: np.ndarray) -> Callable[[sp.csr_matrix], torch.Tensor]:
+    """`rebase` for ID models: a user with a trained row (known bool (U,)) keeps it; any other
+    user with a history is placed at the mean of their history posts' rows (the ID bag, as the
+    model places a user it has no row for); a user with neither keeps a zero row (the
+    evaluation's population prior answers them)."""
+    user_emb, item_emb = user_emb.detach().float(), item_emb.detach().float()
+
+    def rebase(history: sp.csr_matrix) -> torch.Tensor:
+        h = history.tocsr().astype(np.float32)
+        n = np.maximum(np.diff(h.indptr), 1).astype(np.float32)
+        bag = torch.from_numpy(np.asarray((sp.diags(1.0 / n) @ h) @ item_emb.numpy(), np.float32))  # (U, d)
+        keep = torch.from_numpy(np.asarray(known, bool)).unsqueeze(1)
+        return torch.where(keep, user_emb, bag)
+
+    return rebase
 
 
 def bpr_triples(train: sp.csr_matrix, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -92,6 +120,7 @@ def train_bpr(model: torch.nn.Module, data: InteractionData, name: str, cfg: dic
         user_emb, item_emb = model.embeddings()
     info = {
         "config": dict(cfg),
+        "history_fallback": "users without a trained row: mean of their history posts' rows; no history: population prior",
         "fit_s": round(time.perf_counter() - t_start, 2),
         "selected_on": "valid",
         "best_epoch": best_epoch,
@@ -99,4 +128,5 @@ def train_bpr(model: torch.nn.Module, data: InteractionData, name: str, cfg: dic
         "epochs_run": len(history),
         "history": history,
     }
-    return EmbeddingScorer(name, user_emb, item_emb, info)
+    known = np.diff(data.train.tocsr().indptr) > 0
+    return EmbeddingScorer(name, user_emb, item_emb, info, rebase=id_fold_in(user_emb, item_emb, known))

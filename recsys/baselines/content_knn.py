@@ -6,7 +6,8 @@ subtracted; non-negative features such as TikTok's otherwise give every pair a h
 L2-normalised, zero where absent. Two ways to combine modalities:
     "mean":   score = mean_m cos(profile_m, x_m)        (profile_m = mean of history rows of X_m)
     "concat": score = cos(profile, [x_1, ..., x_M] / sqrt(M))   (one joint profile)
-Users with no train post score 0 everywhere (ties -> lower post index, as in the evaluation).
+A user's profile is rebuilt from the history the evaluation holds for the split (`for_history`:
+train, or train + valid on a temporal test); users with no history get the population prior.
 """
 
 from __future__ import annotations
@@ -46,11 +47,7 @@ def fit(
     if unknown:
         raise ConfigError(f"content-knn: modalities {unknown} not in the feature store {sorted(features)}")
     t0 = time.perf_counter()
-    hist = data.train.tocsr().astype(np.float32)
-    hist.data[:] = 1.0
-    hist = sp.diags(1.0 / np.maximum(np.diff(hist.indptr), 1)) @ hist  # (U, N) row-mean operator
-
-    item_parts, user_parts = [], []
+    item_parts = []
     for m in names:
         x, present = features[m]
         x = np.asarray(x, np.float32).copy()  # (N, D)
@@ -59,17 +56,24 @@ def fit(
         if center and present.any():
             x[present] -= x[present].mean(axis=0)
         x[~present] = 0.0
-        x = _normalize(x)
-        item_parts.append(x)
-        user_parts.append(np.asarray(hist @ x, np.float32))  # (U, D) mean of history rows
-    if combine == "mean":
-        item = np.concatenate(item_parts, axis=1)
-        user = np.concatenate([_normalize(p) / len(names) for p in user_parts], axis=1)
-    else:
-        item = np.concatenate(item_parts, axis=1) / np.sqrt(len(names))
-        user = _normalize(np.concatenate(user_parts, axis=1))
+        item_parts.append(_normalize(x))
+    item = np.concatenate(item_parts, axis=1)
+    if combine == "concat":
+        item = item / np.sqrt(len(names))
+
+    def users(history: sp.csr_matrix) -> torch.Tensor:
+        """(U, N) history -> (U, D) profiles: the mean of the history posts' normalised features."""
+        h = history.tocsr().astype(np.float32)
+        h.data[:] = 1.0
+        h = sp.diags(1.0 / np.maximum(np.diff(h.indptr), 1)) @ h  # row-mean operator
+        parts = [np.asarray(h @ item_parts[i], np.float32) for i in range(len(item_parts))]  # (U, D_m)
+        if combine == "mean":
+            return torch.from_numpy(np.concatenate([_normalize(p) / len(names) for p in parts], axis=1))
+        return torch.from_numpy(_normalize(np.concatenate(parts, axis=1)))
+
+    user = users(data.train)
     info = {
         "config": {"combine": combine, "center": center, "modalities": names},
         "fit_s": round(time.perf_counter() - t0, 3),
     }
-    return EmbeddingScorer("content-knn", torch.from_numpy(user), torch.from_numpy(item.astype(np.float32)), info)
+    return EmbeddingScorer("content-knn", user, torch.from_numpy(item.astype(np.float32)), info, rebase=users)

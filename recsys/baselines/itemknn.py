@@ -1,7 +1,7 @@
 """ItemKNN: (asymmetric) cosine similarity between posts over train co-occurrence,
     sim(i, j) = |users(i) & users(j)| / (|users(i)|^alpha * |users(j)|^(1 - alpha) + shrink),
 (alpha = 0.5: plain cosine; alpha -> 1 stops penalising popular candidates j), keeping for each
-candidate j its `neighbours` most similar posts i; score(u, j) = sum over the user's train posts
+candidate j its `neighbours` most similar posts i; score(u, j) = sum over the user's history posts
 i of sim(i, j). Posts with no train interaction score 0.
 
 Defaults chosen on TikTok VALID recall@20 (neighbours x shrink grid, alpha 0.5): shrink 10 ->
@@ -32,6 +32,12 @@ class ItemKNNScorer:
     def score(self, user_idx: np.ndarray) -> torch.Tensor:
         s = (self.train[user_idx] @ self.sim).toarray().astype(np.float32)  # (B, N)
         return torch.from_numpy(s)
+
+    def for_history(self, history: sp.csr_matrix, split: str) -> "ItemKNNScorer":
+        """Sum over the history the evaluation holds for the split (similarities stay the train ones)."""
+        h = history.tocsr().astype(np.float32)
+        h.data[:] = 1.0
+        return ItemKNNScorer(h, self.sim, self.info)
 
 
 def fit(data: InteractionData, features=None, neighbours: int = 50, shrink: float = 10000.0, alpha: float = 0.5) -> ItemKNNScorer:

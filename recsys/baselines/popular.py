@@ -1,28 +1,36 @@
-"""Most popular: every user gets the posts with the most train interactions (ties: lower post
-index first, as the evaluation breaks every tie)."""
+"""Most popular: every user gets the posts with the most interactions in the history the
+evaluation holds for the split (train; train + valid on a temporal test), ranked exactly as the
+server ranks posts for a user it cannot place (`recsys.inference.population_prior`: newest
+first among equal counts, lower post index after that)."""
 
 from __future__ import annotations
 
 import time
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
+from recsys.inference import population_prior
 from recsys.interactions import InteractionData
 
 
 class PopularScorer:
     name = "popular"
 
-    def __init__(self, counts: np.ndarray, info: dict) -> None:
-        self.counts = torch.as_tensor(counts, dtype=torch.float32)  # (N,)
+    def __init__(self, counts: np.ndarray, created_us: np.ndarray | None, info: dict) -> None:
+        self.counts, self.created_us = counts, created_us
+        self.prior = torch.from_numpy(population_prior(counts, created_us))  # (N,)
         self.info = info
 
     def score(self, user_idx: np.ndarray) -> torch.Tensor:
-        return self.counts.expand(len(user_idx), -1)  # (B, N) view; the harness copies it
+        return self.prior.expand(len(user_idx), -1)  # (B, N) view; the harness copies it
+
+    def for_history(self, history: sp.csr_matrix, split: str) -> "PopularScorer":
+        return PopularScorer(np.asarray(history.sum(axis=0), np.float64).ravel(), self.created_us, self.info)
 
 
 def fit(data: InteractionData, features=None) -> PopularScorer:
     t0 = time.perf_counter()
     counts = np.asarray(data.train.sum(axis=0), dtype=np.float64).ravel()  # (N,)
-    return PopularScorer(counts, {"config": {}, "fit_s": round(time.perf_counter() - t0, 4)})
+    return PopularScorer(counts, data.post_created_us, {"config": {}, "fit_s": round(time.perf_counter() - t0, 4)})

@@ -1,4 +1,5 @@
-"""`recsys synth --out DIR [--size tiny|small|default] [--seed N] [--users N] [--posts N] [--force]`."""
+"""`recsys synth --out DIR [--size tiny|small|default] [--seed N] [--users N] [--posts N] [--new-users FRAC]
+[--string-ids] [--force]`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed -> identical dataset)")
     p.add_argument("--users", type=int, default=None, help="override the preset's number of users")
     p.add_argument("--posts", type=int, default=None, help="override the preset's number of posts")
+    p.add_argument("--new-users", type=float, default=None, metavar="FRAC",
+                   help="share of users who join during the last quarter of the window (valid / test), default 0.2")
+    p.add_argument("--string-ids", action="store_true", help="users, posts and authors get string ids (UUIDs, slugs, handles)")
     p.add_argument("--force", action="store_true", help="replace an existing dataset at --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -27,6 +31,10 @@ def run(args: argparse.Namespace) -> int:
     if args.posts is not None:
         overrides["n_posts"] = args.posts
         overrides["n_authors"] = min(SynthConfig.preset(args.size).n_authors, args.posts)
+    if args.new_users is not None:
+        overrides["new_user_frac"] = args.new_users
+    if args.string_ids:
+        overrides["string_ids"] = True
     cfg = SynthConfig.preset(args.size, seed=args.seed, **overrides)
     t0 = time.perf_counter()
     ds = synthesize(args.out, cfg, progress=not args.no_progress, overwrite=args.force)

@@ -98,6 +98,9 @@ class SynthConfig:
     history_sigma: float = 1.2  # log-normal spread of history lengths
     max_history_frac: float = 0.3  # cap: at most this fraction of all posts per user
     late_join_frac: float = 0.5  # users join uniformly in [0, late_join_frac * days)
+    new_user_frac: float = 0.2  # a growing platform: this share of users joins in the last
+    new_user_window: float = 0.25  # `new_user_window` of the window (the valid and test periods)
+    string_ids: bool = False  # users, posts and authors identified by strings (UUID, slug, handle)
     # choice model
     topic_floor: float = 0.02
     author_boost: float = 3.0
@@ -140,7 +143,7 @@ class SynthConfig:
             (len(self.event_weights) == len(EVENTS), f"event_weights needs {len(EVENTS)} values {EVENTS}"),
         ]
         for name in ("pre_window_frac", "video_frac", "image_missing_frac", "text_missing_frac", "author_focus",
-                     "text_noise", "max_history_frac", "late_join_frac", "recency_floor"):
+                     "text_noise", "max_history_frac", "late_join_frac", "recency_floor", "new_user_frac", "new_user_window"):
             v = getattr(self, name)
             checks.append((0.0 <= v <= 1.0, f"{name} must be in [0, 1], got {v}"))
         checks.append((self.image_missing_frac + self.text_missing_frac <= 1.0,
@@ -232,6 +235,8 @@ def build_world(cfg: SynthConfig) -> World:
         w = author_pop * (user_pref[u, author_topic] + 1e-3) ** 2
         user_fav.append(np.sort(rng.choice(A, min(k, A), replace=False, p=w / w.sum())).astype(np.int64))
     user_join_us = rng.uniform(0.0, cfg.late_join_frac * window_us, U).astype(np.int64)
+    late = rng.random(U) < cfg.new_user_frac  # joined while the platform grows (valid / test)
+    user_join_us[late] = rng.uniform((1.0 - cfg.new_user_window) * window_us, window_us, int(late.sum())).astype(np.int64)
     mu = np.log(cfg.mean_history) - cfg.history_sigma**2 / 2
     cap = max(1, int(cfg.max_history_frac * N))
     user_len = np.clip(np.round(rng.lognormal(mu, cfg.history_sigma, U)), 1, cap).astype(np.int64)
@@ -327,6 +332,9 @@ def _write(root: Path, cfg: SynthConfig, progress: bool) -> Dataset:
     post_ids = np.arange(1, N + 1, dtype=np.int64)  # ids start at 1: never confuse id with index
     user_ids = np.arange(1, cfg.n_users + 1, dtype=np.int64)
     author_ids = np.arange(1, cfg.n_authors + 1, dtype=np.int64)
+    media_no = post_ids.copy()  # media file names stay numbered whatever the ids
+    if cfg.string_ids:
+        post_ids, user_ids, author_ids = _string_ids(cfg, w)
     t0 = datetime.fromisoformat(cfg.start)
     if t0.tzinfo is None:
         t0 = t0.replace(tzinfo=timezone.utc)
@@ -337,7 +345,7 @@ def _write(root: Path, cfg: SynthConfig, progress: bool) -> Dataset:
     videos: list[str | None] = []
     bar = _progress(N, "synth media", progress)
     for i in range(N):
-        pid, topic = int(post_ids[i]), w.topics[int(w.post_topic[i])]
+        pid, topic = int(media_no[i]), w.topics[int(w.post_topic[i])]
         texts.append(make_text(_rng(cfg, _S_TEXT, pid), topic, w.topics, cfg.text_noise) if w.has_text[i] else None)
         img = vid = None
         if w.has_image[i]:
@@ -405,6 +413,18 @@ def _write(root: Path, cfg: SynthConfig, progress: bool) -> Dataset:
     logger.info("synth %s (seed %d): %d posts, %d users, %d interactions -> %s",
                 cfg.name, cfg.seed, N, inter["user_id"].n_unique(), len(inter), root)
     return ds
+
+
+def _string_ids(cfg: SynthConfig, w: World) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ids as real platforms export them: posts as slugs (`p-cooking-000042`), users as UUIDs,
+    authors as handles (`@travel_7`). Deterministic per seed. -> str arrays (N,), (U,), (A,)."""
+    import uuid
+
+    rng = np.random.default_rng([cfg.seed, 97])
+    posts = np.array([f"p-{w.topics[int(t)]}-{i + 1:06d}" for i, t in enumerate(w.post_topic)], dtype=str)
+    users = np.array([str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(len(w.user_pref))], dtype=str)
+    authors = np.array([f"@{w.topics[int(t)]}_{a + 1}" for a, t in enumerate(w.author_topic)], dtype=str)
+    return posts, users, authors
 
 
 def _progress(total: int, desc: str, enabled: bool):  # noqa: ANN202 - tqdm or None

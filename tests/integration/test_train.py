@@ -16,7 +16,8 @@ import torch
 from recsys.dataset import load_dataset
 from recsys.errors import ArtifactError, ConfigError
 from recsys.interactions import build_interaction_data
-from recsys.runs import load_run, load_scorer, pad_histories, train_histories
+from recsys.inference import history_rows, latent_lookup, user_vectors
+from recsys.runs import load_run, load_scorer
 from tests.model_data import make_dataset
 from training.train import TrainConfig, train
 
@@ -91,14 +92,12 @@ def test_cold_posts_and_unknown_users(tiny_run, small):
     lat = run.post_latents(feats, present)
     vec = run.post_vectors(lat, data.post_ids)
     assert np.allclose(np.linalg.norm(vec, axis=1), 1, atol=1e-5)  # content-only vectors too
-    hists = train_histories(ds, data)
-    hp = pad_histories(hists, np.arange(3), run.max_history)
-    hl = lat[np.clip(hp, 0, None)] * (hp >= 0)[..., None]
-    hid = np.where(hp >= 0, data.post_ids[np.clip(hp, 0, None)], -1)
-    known = run.user_vectors(hl, hid, data.user_ids[:3])
-    unknown, has = run.user_vectors(hl, hid, np.full(3, -999), return_mask=True)
+    hists = [data.post_ids[h] for h in history_rows(ds, data, ("train",))[:3]]
+    lookup = latent_lookup(data.post_ids, lat)
+    known, _ = user_vectors(run, hists, data.user_ids[:3], lookup)
+    unknown, has = user_vectors(run, hists, np.full(3, -999), lookup)
     assert has.all() and not np.allclose(known, unknown)  # unknown users still get a profile
-    empty, has = run.user_vectors(np.zeros_like(hl), np.full_like(hid, -1), np.full(3, -999), return_mask=True)
+    empty, has = user_vectors(run, [np.zeros(0, np.int64)] * 3, np.full(3, -999), lookup)
     assert not has.any() and np.array_equal(empty, np.zeros_like(empty))  # no history: reported
 
 

@@ -82,11 +82,11 @@ def test_missing_columns_are_named() -> None:
 @pytest.mark.parametrize(
     ("table", "override", "match"),
     [
-        ("posts", {"post_id": pl.Series(["1", "2", "3"])}, r"posts: column 'post_id' must be Int64, got String"),
-        ("posts", {"post_id": pl.Series([1.0, 2.0, 3.0])}, r"column 'post_id' must be Int64, got Float64"),
+        ("posts", {"post_id": pl.Series([True, False, True])}, r"posts: column 'post_id' must be Int64 or String, got Boolean"),
+        ("posts", {"post_id": pl.Series([1.0, 2.0, 3.0])}, r"column 'post_id' must be Int64 or String, got Float64"),
         ("posts", {"created_at": pl.Series([1, 2, 3])}, r"column 'created_at' must be Datetime.*got Int64"),
         ("interactions", {"weight": pl.Series(["1", "1", "1"])}, r"interactions: column 'weight' must be Float32, got String"),
-        ("interactions", {"user_id": pl.Series([1.5, 2.0, 3.0])}, r"column 'user_id' must be Int64, got Float64"),
+        ("interactions", {"user_id": pl.Series([1.5, 2.0, 3.0])}, r"column 'user_id' must be Int64 or String, got Float64"),
     ],
 )
 def test_mistyped_columns_are_refused(table: str, override: dict, match: str) -> None:
