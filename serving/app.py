@@ -1,6 +1,6 @@
 """The feed API: `create_app(settings)`; lifespan loads the CURRENT bundle into app.state.
 
-Routes stay thin (the logic is in serving.state); routes that call torch / faiss are plain `def`
+Routes stay thin (the logic is in serving.state and its rooms); routes that call torch / faiss are plain `def`
 (run in the threadpool), with one measured exception: `POST /v1/recommendations` is `async def`
 because the threadpool hop alone cost ~0.1 ms a request (about a sixth of the bare search
 endpoint's CPU). It parses and prepares the request on the event loop, awaits the shared FAISS
@@ -265,7 +265,7 @@ def _routes(app: FastAPI) -> None:
         if st.exists(post.post_id):
             response.status_code = 200
             return {"post_id": post.post_id, "created": False, "modalities": [], "bundle_version": st.version}
-        feats, present = st._post_features(post)  # validation + media encoding, outside the lock
+        feats, present = st.ingest.features(post)  # validation + media encoding, outside the lock
         with holder.write_lock:
             st = _state(request)  # a reload may have swapped it meanwhile
             created = not st.exists(post.post_id)

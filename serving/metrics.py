@@ -29,7 +29,7 @@ class Metrics:
         self.in_flight = 0  # HTTP requests being served (updated on the event loop by the app's middleware)
         Gauge("recsys_requests_in_flight", "HTTP requests being served", registry=r).set_function(lambda: self.in_flight)
         self._holder = holder
-        from serving.state import Stats
+        from serving.search import Stats
 
         self.stats = Stats()  # shared by every state this app serves
         self._seen: dict = {}

@@ -1,7 +1,8 @@
 """Request / response models of the feed API (all of them, in one file).
 
 Static bounds live here; bounds that depend on settings (k_max, batch_max, history_max) are
-checked in `serving.state` and come back as 422 with the same kind of message.
+checked in `serving.requests` (and the other rooms of `serving.state`) and come back as 422 with
+the same kind of message.
 """
 
 from __future__ import annotations

@@ -28,3 +28,12 @@ def settings_for(root: Path, **kw):
 
     kw.setdefault("api_key", "secret")
     return Settings(index_root=root, **kw)
+
+
+@pytest.fixture(scope="module")
+def states(ivf_bundle):
+    """One ServingState per search mode (shared search, selector, exact) over the same bundle."""
+    from serving.state import ServingState
+    from tests.unit.serving.oracle import MODES
+
+    return {m: ServingState.load(settings_for(ivf_bundle, **kw)) for m, kw in MODES.items()}

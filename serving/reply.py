@@ -1,0 +1,114 @@
+"""From hits to the answer: post ids and scores, each with its "why" (the history post whose
+latent is closest), as a `Reply` that renders its own JSON body.
+
+Hits: (scores float32 (K,), src int64 (K,)); src >= 0 is a bundle row, src < 0 is delta index
+-(src + 1) in the request's delta snapshot. Shapes: K top-k, L history, Z latent dim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydantic_core import to_json
+
+from serving.catalogue import Catalogue
+from serving.online import Online
+from serving.requests import Prepared
+
+_ITEM_PARTS = [b'{"post_id":', b"", b',"score":', b"", b',"why":', b"", b',"why_similarity":', b"", b"},"]
+
+
+@dataclass
+class Reply:
+    """One recommendation response, its K items as columns (best first).
+
+    `to_dict()` is the RecommendResponse shape less `bundle_version`; `to_json(version)` is the
+    whole body as JSON bytes, equal to `to_json({**to_dict(), "bundle_version": version})` but
+    serialised column by column (pydantic-core) and spliced, without K item dicts (memoised: a
+    shared search's worker renders it, the route sends it)."""
+
+    post_ids: list[int]
+    scores: list[float]
+    why: list[int | None]
+    why_similarity: list[float | None]
+    fallback_reason: str | None
+    user_known: bool
+    _json: tuple[str, bytes] | None = field(default=None, repr=False, compare=False)  # (version, body)
+
+    def items(self) -> list[dict]:
+        return [{"post_id": a, "score": b, "why": c, "why_similarity": d}
+                for a, b, c, d in zip(self.post_ids, self.scores, self.why, self.why_similarity)]
+
+    def _meta(self) -> dict:
+        return {"fallback": self.fallback_reason is not None, "fallback_reason": self.fallback_reason,
+                "user_known": self.user_known}
+
+    def to_dict(self) -> dict:
+        return {"items": self.items(), **self._meta()}
+
+    def to_json(self, bundle_version: str) -> bytes:
+        if self._json is None or self._json[0] != bundle_version:
+            self._json = (bundle_version, self._render(bundle_version))
+        return self._json[1]
+
+    def _render(self, bundle_version: str) -> bytes:
+        tail = to_json({**self._meta(), "bundle_version": bundle_version})  # b'{"fallback":...}'
+        if not self.post_ids:
+            return b'{"items":[],' + tail[1:]
+        parts = _ITEM_PARTS * len(self.post_ids)  # 9 pieces per item, values at 1, 3, 5, 7
+        for j, col in enumerate((self.post_ids, self.scores, self.why, self.why_similarity)):
+            parts[2 * j + 1 :: 9] = to_json(col)[1:-1].split(b",")  # numbers / null: no comma inside
+        parts[-1] = b"}"
+        return b'{"items":[' + b"".join(parts) + b"]," + tail[1:]
+
+
+class Replies:
+    """Renders hits of one catalogue (+ its online overlay) as Replies."""
+
+    def __init__(self, cat: Catalogue, online: Online) -> None:
+        self.bundle, self.online = cat.bundle, online
+
+    def respond(self, p: Prepared, hits: tuple[np.ndarray, np.ndarray]) -> Reply:
+        """The reply: hits as post ids and scores, each with its "why" (`why`)."""
+        scores, src = hits
+        if len(src) and len(p.hist):
+            why, sim = self.why(p, src)
+        else:
+            why = sim = [None] * len(src)
+        return Reply(self.post_ids(p, src).tolist(), np.asarray(scores, np.float64).tolist(), why, sim,
+                     p.fallback_reason, p.user_known)
+
+    def why(self, p: Prepared, src: np.ndarray) -> tuple[list[int], list[float]]:
+        """Per hit (src (K,), non-empty; p.hist non-empty): the history post with the highest latent
+        cosine, and that cosine."""
+        Ht = p.profile.hist_unit_t if p.profile is not None else None
+        if Ht is None:
+            H = self.online.latents_of(p.hist, p.delta)  # (L, Z)
+            Ht = np.ascontiguousarray((H / (np.linalg.norm(H, axis=1, keepdims=True) + 1e-12)).T)
+            if p.profile is not None:
+                p.profile.hist_unit_t = Ht
+        lat = self.latents(p, src)  # (K, Z)
+        dots = lat @ Ht  # (K, L); the row norm of `lat` does not change the argmax
+        best = dots.argmax(1)
+        norm = np.sqrt(np.einsum("kz,kz->k", lat, lat)) + 1e-12  # (K,)
+        sim = dots.ravel()[best + np.arange(0, dots.size, dots.shape[1])] / norm  # dots[k, best[k]]: one gather
+        return p.hist[best].tolist(), sim.astype(np.float64).tolist()
+
+    def post_ids(self, p: Prepared, src: np.ndarray) -> np.ndarray:
+        if not p.delta.n:  # no online posts: every hit is a bundle row
+            return self.bundle.post_ids[src]
+        out = self.bundle.post_ids[np.maximum(src, 0)]
+        if (src < 0).any():
+            out = np.where(src >= 0, out, p.delta.ids[np.clip(-src - 1, 0, None)])
+        return out
+
+    def latents(self, p: Prepared, src: np.ndarray) -> np.ndarray:
+        """float32 (K, Z) latents of hits."""
+        if not p.delta.n:
+            return np.asarray(self.bundle.latents[src], np.float32)
+        out = np.asarray(self.bundle.latents[np.maximum(src, 0)], np.float32)
+        neg = src < 0
+        if neg.any():
+            out[neg] = p.delta.latents[-src[neg] - 1]
+        return out
