@@ -42,6 +42,7 @@ class Catalogue:
     vectors: np.ndarray  # float32 (N, d)
     popularity: np.ndarray  # int64 (N,)
     histories: pl.DataFrame  # user_id i64, history list[i64] (most-recent-last), seen list[i64]
+    id_maps: dict | None = None  # entity -> recsys.ids.IdMap for string-id entities (the dataset's)
 
 
 def build_bundle(
@@ -111,6 +112,7 @@ def build_bundle(
         histories=cat.histories,
         manifest=manifest,
         run_dir=run_dir,
+        id_maps=dict(cat.id_maps or {}),
     )
     path = B.publish(out_root, content, keep=keep, on_file_written=on_file_written)
     return path, gate
@@ -160,7 +162,7 @@ def build_from_run(
     created = ds.posts["created_at"].cast(pl.Int64).fill_null(NULL_TS).to_numpy().astype(np.int64)
 
     queries = _user_queries(run, histories, post_ids, latents_a, vectors_a, n_queries, seed)
-    cat = Catalogue(post_ids, authors, created, latents_a, vectors_a, popularity, histories)
+    cat = Catalogue(post_ids, authors, created, latents_a, vectors_a, popularity, histories, id_maps=ds.id_maps)
     model = {
         "kind": "run",
         "fingerprint": str(getattr(run, "fingerprint", "")),

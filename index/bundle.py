@@ -37,6 +37,7 @@ import numpy as np
 import polars as pl
 
 from recsys.errors import ArtifactError, ConfigError, UnknownIdError
+from recsys.ids import id_types, load_id_maps
 from recsys.io import atomic_path, read_json, write_json
 
 logger = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ class BundleContent:
     histories: pl.DataFrame  # user_id, history list[i64], seen list[i64]
     manifest: dict
     run_dir: Path | None = None  # copied into the bundle's run/
+    id_maps: dict = field(default_factory=dict)  # entity -> recsys.ids.IdMap (string-id entities only)
 
 
 def publish(
@@ -163,10 +165,13 @@ def publish(
         })
         posts.write_parquet(tmp / POSTS_FILE); hook(POSTS_FILE)
         c.histories.write_parquet(tmp / HISTORIES_FILE); hook(HISTORIES_FILE)
+        for ent, m in c.id_maps.items():  # the caller's string ids, for answers in their own ids
+            m.to_frame().write_parquet(tmp / f"id_map_{ent}.parquet"); hook(f"id_map_{ent}.parquet")
         if c.run_dir is not None:
             # the model files only: resume checkpoints (optimizer state) are not needed to serve
             shutil.copytree(c.run_dir, tmp / RUN_DIR, ignore=shutil.ignore_patterns("checkpoint*", ".*.tmp")); hook(RUN_DIR)
         manifest = dict(c.manifest)
+        manifest.setdefault("id_types", id_types(c.id_maps))
         manifest.update(format=FORMAT, version=version, n_posts=n, created_at=dt.datetime.now(dt.UTC).isoformat(),
                         files=sorted(p.name for p in tmp.iterdir()) + [MANIFEST])
         write_json(tmp / MANIFEST, manifest); hook(MANIFEST)
@@ -255,6 +260,7 @@ class Bundle:
     popularity: np.ndarray  # int64 (N,)
     histories: pl.DataFrame
     extra: dict = field(default_factory=dict)
+    id_maps: dict = field(default_factory=dict)  # entity -> recsys.ids.IdMap (string-id entities only)
 
     @property
     def n(self) -> int:
@@ -305,5 +311,5 @@ def load_bundle(root: Path, version: str | None = None, mmap: bool = False) -> B
         path=d, version=d.name, manifest=manifest, index=index, post_ids=post_ids,
         author_ids=posts["author_id"].fill_null(-1).to_numpy().astype(np.int64), created_at_us=created,
         latents=latents, vectors=vectors, popularity=popularity,
-        histories=pl.read_parquet(d / HISTORIES_FILE),
+        histories=pl.read_parquet(d / HISTORIES_FILE), id_maps=load_id_maps(d),
     )

@@ -91,7 +91,9 @@ def compare(
         "ks": list(ks),
         "n_users": n_eval,
         "protocol": (
-            "full ranking over all posts; train items masked (train + valid when scoring test); relevant = "
+            "full ranking over all posts; train items masked (train + valid when scoring test); user histories "
+            f"when scoring {split}: {' + '.join(data.history_splits(split))} (what the server holds then; users "
+            "without history get the population prior, for every model alike); relevant = "
             "target-split items not masked; users with >= 1 relevant item; ties broken by lower post index; "
             "NDCG with log2(rank + 2), ideal DCG over min(|relevant|, K); MRR of the first relevant item within "
             "the top-K (0 if none); coverage = fraction of all posts in at least one user's top-K"
@@ -136,6 +138,7 @@ def _evaluate_model(model_id, kind, scorer, data, split, ks, chunk_users, fit_s,
         "metrics": res["metrics"],
         "valid_metrics": valid,
         "buckets": res["buckets"],
+        "history": res["history"],
         "hidden_preferences": hidden,
         "n_users": res["n_users"],
         "timings": {

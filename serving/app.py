@@ -26,6 +26,7 @@ from pydantic_core import to_json
 
 from recsys.errors import ArtifactError, ConfigError, RecsysError, SchemaError, UnknownIdError
 from serving import schemas as S
+from serving.ids import internal_events, internal_post, internal_request
 from serving.metrics import Metrics
 from serving.settings import Settings, get_settings
 from serving.state import ServingState
@@ -241,7 +242,7 @@ def _routes(app: FastAPI) -> None:
         # ServingState.recommend_async); torch and the slow paths go to a worker thread there
         req = await json_body(request, S.RecommendRequest)
         st = _state(request)
-        reply = await st.recommend_async(req)
+        reply = await st.recommend_async(internal_request(st.ids, req))
         return Response(reply.to_json(st.version), media_type="application/json")
 
     @app.post("/v1/recommendations:batch", response_model=S.BatchResponse, dependencies=read_deps)
@@ -250,36 +251,42 @@ def _routes(app: FastAPI) -> None:
         n, cap = len(req.requests), st.settings.batch_max
         if not 1 <= n <= cap:
             raise HTTPException(422, f"`requests` must hold 1 to {cap} entries, got {n}")
-        results = st.recommend(req.requests, batched_call=True)
+        results = st.recommend([internal_request(st.ids, r) for r in req.requests], batched_call=True)
         return FastJSON({"results": [{**r, "bundle_version": st.version} for r in results], "bundle_version": st.version})
 
     @app.get("/v1/posts/{post_id}/similar", response_model=S.SimilarResponse, dependencies=read_deps)
-    def similar(post_id: S.Id, request: Request, k: int = Query(20)):
+    def similar(post_id: str, request: Request, k: int = Query(20)):
         st = _state(request)
-        return FastJSON({"post_id": post_id, "items": st.similar(post_id, k), "bundle_version": st.version})
+        post_id, internal = st.ids.inward_path("post", post_id, "post_id")
+        items = st.similar(internal, k)
+        return FastJSON({"post_id": post_id, "items": items, "bundle_version": st.version})
 
     @app.post("/v1/posts", response_model=S.NewPostResponse, status_code=201, dependencies=[Depends(write_key)])
     def add_post(post: S.NewPost, request: Request, response: Response):
         holder: Holder = request.app.state.holder
         st = _state(request)
+        caller_id, post = post.post_id, internal_post(st.ids, post)
         if st.exists(post.post_id):
             response.status_code = 200
-            return {"post_id": post.post_id, "created": False, "modalities": [], "bundle_version": st.version}
+            return {"post_id": caller_id, "created": False, "modalities": [], "bundle_version": st.version}
         feats, present = st.ingest.features(post)  # validation + media encoding, outside the lock
         with holder.write_lock:
             st = _state(request)  # a reload may have swapped it meanwhile
             created = not st.exists(post.post_id)
             if created:
                 st.add_encoded(post, feats, present)
+                st.ids.remember_post(post.post_id, caller_id)
         response.status_code = 201 if created else 200
         mods = sorted(m for m, v in present.items() if v.any())
-        return {"post_id": post.post_id, "created": created, "modalities": mods, "bundle_version": st.version}
+        return {"post_id": caller_id, "created": created, "modalities": mods, "bundle_version": st.version}
 
     @app.delete("/v1/posts/{post_id}", response_model=S.DeleteResponse, dependencies=[Depends(write_key)])
-    def delete_post(post_id: S.Id, request: Request):
+    def delete_post(post_id: str, request: Request):
         holder: Holder = request.app.state.holder
         with holder.write_lock:
-            _state(request).delete_post(post_id)
+            st = _state(request)
+            post_id, internal = st.ids.inward_path("post", post_id, "post_id")
+            st.delete_post(internal)
         return {"post_id": post_id, "deleted": True}
 
     @app.post("/v1/events", response_model=S.EventsResponse, dependencies=[Depends(write_key)])
@@ -289,7 +296,8 @@ def _routes(app: FastAPI) -> None:
         if not 1 <= len(req.events) <= cap:
             raise HTTPException(422, f"`events` must hold 1 to {cap} entries, got {len(req.events)}")
         with holder.write_lock:
-            users = _state(request).add_events(req.events)
+            st = _state(request)
+            users = st.add_events(internal_events(st.ids, req.events))
         return {"accepted": len(req.events), "users": users}
 
     @app.post("/v1/admin/reload", response_model=S.ReloadResponse, dependencies=[Depends(write_key)])

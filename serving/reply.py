@@ -28,9 +28,9 @@ class Reply:
     serialised column by column (pydantic-core) and spliced, without K item dicts (memoised: a
     shared search's worker renders it, the route sends it)."""
 
-    post_ids: list[int]
+    post_ids: list[int | str]  # the caller's ids
     scores: list[float]
-    why: list[int | None]
+    why: list[int | str | None]
     why_similarity: list[float | None]
     fallback_reason: str | None
     user_known: bool
@@ -58,6 +58,9 @@ class Reply:
             return b'{"items":[],' + tail[1:]
         parts = _ITEM_PARTS * len(self.post_ids)  # 9 pieces per item, values at 1, 3, 5, 7
         for j, col in enumerate((self.post_ids, self.scores, self.why, self.why_similarity)):
+            if j in (0, 2) and any(isinstance(v, str) for v in col):  # string ids may hold commas
+                parts[2 * j + 1 :: 9] = [to_json(v) for v in col]
+                continue
             parts[2 * j + 1 :: 9] = to_json(col)[1:-1].split(b",")  # numbers / null: no comma inside
         parts[-1] = b"}"
         return b'{"items":[' + b"".join(parts) + b"]," + tail[1:]
@@ -66,8 +69,9 @@ class Reply:
 class Replies:
     """Renders hits of one catalogue (+ its online overlay) as Replies."""
 
-    def __init__(self, cat: Catalogue, online: Online) -> None:
+    def __init__(self, cat: Catalogue, online: Online, ids=None) -> None:
         self.bundle, self.online = cat.bundle, online
+        self.ids = ids  # serving.ids.IdCodec: answers in the caller's ids (None: internal ids)
 
     def respond(self, p: Prepared, hits: tuple[np.ndarray, np.ndarray]) -> Reply:
         """The reply: hits as post ids and scores, each with its "why" (`why`)."""
@@ -76,8 +80,10 @@ class Replies:
             why, sim = self.why(p, src)
         else:
             why = sim = [None] * len(src)
-        return Reply(self.post_ids(p, src).tolist(), np.asarray(scores, np.float64).tolist(), why, sim,
-                     p.fallback_reason, p.user_known)
+        posts = self.post_ids(p, src).tolist()
+        if self.ids is not None and self.ids.strings("post"):
+            posts, why = self.ids.posts_out(posts), self.ids.posts_out(why)
+        return Reply(posts, np.asarray(scores, np.float64).tolist(), why, sim, p.fallback_reason, p.user_known)
 
     def why(self, p: Prepared, src: np.ndarray) -> tuple[list[int], list[float]]:
         """Per hit (src (K,), non-empty; p.hist non-empty): the history post with the highest latent

@@ -10,11 +10,30 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 
-# Every id a client sends (users, posts, authors): ids are stored as int64, so a larger one is a
-# 422 that says so, not an overflow deeper down.
-Id = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+# Every id a client sends (users, posts, authors): an integer (int64: a larger one is a 422 that
+# says so, not an overflow deeper down) or a string (UUID, slug, handle; 1-256 characters), as the
+# bundle's dataset identifies that entity (`serving.ids`: the wrong type is a 422 naming it).
+# Strict: `true` is not user 1 and "12" is not post 12.
+ID_MAX_LEN = 256
+
+
+def _check_id(v: object) -> int | str:
+    if isinstance(v, int) and not isinstance(v, bool):
+        if not -(2**63) <= v < 2**63:
+            raise ValueError(f"integer ids are int64 (from {-(2**63)} to {2**63 - 1}), got {v}")
+        return v
+    if isinstance(v, str):
+        if not 1 <= len(v) <= ID_MAX_LEN:
+            raise ValueError(f"string ids have 1 to {ID_MAX_LEN} characters, got {len(v)}")
+        return v
+    raise ValueError(f"an id is an integer or a string, got {type(v).__name__}")
+
+
+Id = Annotated[int | str, PlainValidator(_check_id), WithJsonSchema({"anyOf": [
+    {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+    {"type": "string", "minLength": 1, "maxLength": ID_MAX_LEN}]})]
 
 
 class Filters(BaseModel):
@@ -38,9 +57,9 @@ class RecommendRequest(BaseModel):
 
 
 class Item(BaseModel):
-    post_id: int
+    post_id: int | str
     score: float
-    why: int | None = Field(None, description="history post closest to this one (latent cosine)")
+    why: int | str | None = Field(None, description="history post closest to this one (latent cosine)")
     why_similarity: float | None = None
 
 
@@ -66,7 +85,7 @@ class BatchResponse(BaseModel):
 
 
 class SimilarResponse(BaseModel):
-    post_id: int
+    post_id: int | str
     items: list[Item]
     bundle_version: str
 
@@ -86,14 +105,14 @@ class NewPost(BaseModel):
 
 
 class NewPostResponse(BaseModel):
-    post_id: int
+    post_id: int | str
     created: bool = Field(description="False when the post already existed (idempotent)")
     modalities: list[str] = Field(description="modalities present in the encoded post")
     bundle_version: str
 
 
 class DeleteResponse(BaseModel):
-    post_id: int
+    post_id: int | str
     deleted: bool
 
 

@@ -27,6 +27,7 @@ from index import bundle as B
 from serving import requests as R
 from serving.batcher import AsyncCombiner
 from serving.catalogue import EMPTY, Catalogue, load_model
+from serving.ids import IdCodec
 from serving.ingest import Ingest
 from serving.online import Delta, Online
 from serving.profiles import Profiles
@@ -52,7 +53,8 @@ class ServingState:
         self.user_profiles = Profiles(model, self.online, settings.profile_cache)
         self.max_history = self.user_profiles.max_history
         self.search = Search(cat, settings, Stats())
-        self.replies = Replies(cat, self.online)
+        self.ids = IdCodec.from_bundle(bundle)  # the caller's ids <-> internal ids
+        self.replies = Replies(cat, self.online, self.ids)
         self.ingest = Ingest(model, settings)
         self.combiner = self.search.combiner
         self.async_combiner = AsyncCombiner(self.search.search_plain, settings.microbatch_max,
@@ -236,3 +238,4 @@ class ServingState:
             except Exception as e:  # a post the new model cannot encode is dropped, loudly
                 logger.warning("reload: dropping online post %d (%s)", pid, e)
         self.online.carry_over(old.online)
+        self.ids.carry_over(old.ids)
