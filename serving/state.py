@@ -28,6 +28,7 @@ from serving import requests as R
 from serving.batcher import AsyncCombiner
 from serving.catalogue import EMPTY, Catalogue, load_model
 from serving.ingest import Ingest
+from serving.media import media_root
 from serving.online import Delta, Online
 from serving.profiles import Profiles
 from serving.reply import Replies, Reply
@@ -53,7 +54,7 @@ class ServingState:
         self.max_history = self.user_profiles.max_history
         self.search = Search(cat, settings, Stats())
         self.replies = Replies(cat, self.online)
-        self.ingest = Ingest(model, settings)
+        self.ingest = Ingest(model, settings, media_root(settings.media_root, bundle.manifest))
         self.combiner = self.search.combiner
         self.async_combiner = AsyncCombiner(self.search.search_plain, settings.microbatch_max,
                                             on_batch=lambda n: self.stats.batch(n), max_inflight=settings.microbatch_inflight,
