@@ -17,6 +17,7 @@ import math
 import secrets
 import threading
 import time
+from collections import deque
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
@@ -32,6 +33,7 @@ from serving.limits import BodyLimit, check_room_for_events, check_room_for_post
 from serving.metrics import Metrics, method_label
 from serving.settings import Settings, get_settings
 from serving.state import ServingState
+from serving.warmup import warm
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +92,7 @@ class Holder:
         self.state: ServingState | None = None
         self.write_lock = threading.RLock()  # online writes vs the swap
         self.reload_lock = threading.Lock()  # one reload at a time
+        self.recent_users: deque[int] = deque(maxlen=4096)  # users served lately (a reload warms them first)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -103,9 +106,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             import anyio.to_thread
 
             anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool
+        _freeze_libraries(settings)
         holder.state = ServingState.load(settings)  # a broken bundle stops start-up loudly
         _wire(holder.state, metrics)
-        _freeze(settings)
         logger.info("serving bundle %s (%d posts) from %s", holder.state.version, holder.state.n, settings.index_root)
         yield
         holder.state = None
@@ -151,15 +154,30 @@ def _threads(settings: Settings) -> None:
         faiss.omp_set_num_threads(settings.faiss_threads)
 
 
-def _freeze(settings: Settings) -> None:
-    """Move everything alive now out of the collector's reach (a full collection over the loaded
-    stack takes ~0.2 s; under load it would land on some request's latency)."""
+def _freeze_libraries(settings: Settings) -> None:
+    """Before the first bundle loads: move the libraries' ~0.4M long-lived objects (torch, polars,
+    faiss, pydantic, the model code) out of the collector's reach for good. A full collection
+    over them holds the GIL for 0.2-1.6 s on 2 cores; frozen, no collection (automatic, or the one
+    after a reload) ever scans them again. Bundles are not frozen (a state is a few thousand
+    objects), so a replaced one is still collected."""
     if settings.gc_freeze:
         import gc
 
-        gc.unfreeze()  # after a reload: let the previous state's cycles be collected once
+        import recsys.model  # noqa: F401  (what loading a state imports, frozen with the rest)
+        import recsys.runs  # noqa: F401
+
         gc.collect()
         gc.freeze()
+
+
+def _collect_previous(settings: Settings) -> None:
+    """After a swap: collect the previous state's reference cycles. It scans only what is not
+    frozen (the states), so it takes milliseconds: the stall of a hot swap was a full collection
+    over the unfrozen libraries here."""
+    if settings.gc_freeze:
+        import gc
+
+        gc.collect()
 
 
 def _wire(state: ServingState, metrics: Metrics) -> None:
@@ -328,6 +346,8 @@ def _routes(app: FastAPI) -> None:
         # ServingState.recommend_async); torch and the slow paths go to a worker thread there
         req = await json_body(request, S.RecommendRequest)
         st = _state(request)
+        if req.user_id is not None:
+            request.app.state.holder.recent_users.append(req.user_id)
         reply = await st.recommend_async(req)
         return Response(reply.to_json(st.version), media_type="application/json")
 
@@ -422,6 +442,9 @@ def _routes(app: FastAPI) -> None:
                 logger.error("reload to %s failed: %s", target, e)  # paths stay in the server log
                 raise HTTPException(503, f"reload failed: bundle {target!r} could not be loaded (details in the server "
                                          f"log); still serving {old.version if old else None!r}") from None
+            warmed = 0
+            if settings.reload_warmup_users:  # serve the recent users once before the new state takes traffic
+                warmed = warm(new, list(holder.recent_users), settings.reload_warmup_users, settings.k_default)["users"]
             _wire(new, request.app.state.metrics)
             with holder.write_lock:
                 if old is not None:
@@ -429,8 +452,8 @@ def _routes(app: FastAPI) -> None:
                 holder.state = new
             request.app.state.metrics.reloads.inc()
             prev = old.version if old is not None else None
-            del old  # in-flight requests still hold it; the freeze below lets it be collected after
-            _freeze(settings)
+            del old  # in-flight requests still hold it; collected here or by a later (cheap) collection
+            _collect_previous(settings)
             logger.info("reloaded bundle %s -> %s", prev, new.version)
-            return {"previous_version": prev, "bundle_version": new.version,
-                    "reloaded": True, "seconds": round(time.perf_counter() - t0, 4)}
+            return {"previous_version": prev, "bundle_version": new.version, "reloaded": True,
+                    "seconds": round(time.perf_counter() - t0, 4), "warmed_users": warmed}

@@ -151,6 +151,7 @@ class ReloadResponse(BaseModel):
     bundle_version: str
     reloaded: bool
     seconds: float
+    warmed_users: int = Field(0, description="users served on the new bundle before it took traffic")
 
 
 class ErrorBody(BaseModel):

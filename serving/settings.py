@@ -42,10 +42,13 @@ class Settings(BaseSettings):
                                      "cores). 1: the single-request route is bound by the GIL, and one thread searching whole "
                                      "batches keeps up with it while costing the fewest thread hand-offs; raise it when FAISS "
                                      "itself is the bottleneck (large k or nprobe)")
+    reload_warmup_users: int = Field(256, ge=0, description="users whose recommendations a reload computes on the new "
+                                     "bundle before swapping to it (most recently served first; 0 = no warm-up)")
     profile_cache: int = Field(100_000, description="cached user vectors (0 = off); invalidated by events")
     threadpool: int = Field(0, description="threads running the plain-def routes (0 = anyio default, 40)")
-    gc_freeze: bool = Field(True, description="gc.freeze() after loading a bundle: the ~0.5M long-lived objects "
-                            "(torch, polars, bundle) are never rescanned, so full collections stop pausing requests")
+    gc_freeze: bool = Field(True, description="gc.freeze() the libraries (torch, polars, faiss: ~0.4M long-lived "
+                            "objects) before loading a bundle, so no collection, automatic or after a reload, rescans "
+                            "them and pauses requests; bundles stay collectable")
     faiss_threads: int = Field(0, description="OpenMP threads for FAISS (0 = leave faiss default)")
     torch_threads: int = Field(1, description="torch intra-op threads (user profile model)")
     allow_media_paths: bool = Field(True, description="accept server-side media paths in POST /v1/posts")
