@@ -62,7 +62,7 @@ def bundle_and_report(ivf_bundle):
 def _run(case) -> None:
     COUNTS["requests"] += 1
     try:
-        response = case.call(app=APP, headers=KEY)
+        response = case.call(app=APP, headers=KEY, timeout=120)  # a forced reload on a busy 2-core box
         COUNTS[f"{response.status_code // 100}xx"] += 1
         case.validate_response(response, checks=CHECKS)
     except Exception:
@@ -79,7 +79,7 @@ def test_api_keeps_its_contract(case):
 
 @pytest.mark.slow
 @full_schema.parametrize()
-@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 def test_api_keeps_its_contract_many_examples(case):
     _run(case)

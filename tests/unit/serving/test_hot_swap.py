@@ -42,5 +42,6 @@ def test_reload_collects_without_rescanning_the_libraries_and_frees_the_old_stat
         finally:
             gc.callbacks.remove(on_gc)
         assert frozen_at_collections, "the reload collects the previous state's cycles"
-        assert min(frozen_at_collections) >= frozen, f"a collection ran over unfrozen libraries: {frozen_at_collections}"
+        # frozen objects that die leave the count; an unfreeze empties it
+        assert min(frozen_at_collections) > frozen * 0.9, f"a collection ran over unfrozen libraries: {frozen_at_collections}"
         assert old() is None, "the previous state was not freed"
