@@ -192,6 +192,7 @@ def main() -> int:
     ports = {"feed": free_port(), "bare": free_port()}
     procs = {
         "feed": start("serving.main:app", ports["feed"], {"RECSYS_INDEX_ROOT": str(args.index), "RECSYS_API_KEY": KEY,
+                                                         "RECSYS_OPEN_READS": "true",  # loopback bench
                                                          "RECSYS_FAISS_THREADS": str(args.faiss_threads),
                                                          **dict(kv.split("=", 1) for kv in args.feed_env)}),
         "bare": start("bench.bare_app:app", ports["bare"], {"BENCH_INDEX_ROOT": str(args.index),

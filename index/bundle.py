@@ -16,19 +16,27 @@ bundle files and writes / reads `manifest.json`.
 
 Publishing builds into `INDEX_ROOT/.tmp-*`, fsyncs every file, renames the directory into
 `bundles/`, then swaps CURRENT. A crash at any point leaves the previous bundle live.
+
+Pruning first unpublishes a version (one rename of `bundles/<version>` to `INDEX_ROOT/.trash-*`:
+from then on it is neither listed nor loadable nor a rollback target), then deletes its files.
+Publish, prune and rollback hold an exclusive lock on `INDEX_ROOT/.lock` (flock: released by the
+kernel when the holder dies), so whatever the next publish finds of `.tmp-*`, `.trash-*`,
+`.CURRENT.*.tmp` or incomplete entries in `bundles/` was left by a process that died: it removes
+them (`clean_leftovers`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import logging
 import os
 import re
 import shutil
 import tempfile
-import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +64,9 @@ HISTORIES_FILE = "histories.parquet"
 RUN_DIR = "run"
 REQUIRED = (MANIFEST, INDEX_FILE, IDS_FILE, POSTS_FILE, LATENTS_FILE, VECTORS_FILE, POPULARITY_FILE, HISTORIES_FILE)
 _VERSION_RE = re.compile(r"^v(\d{4,})$")
-STALE_TMP_S = 3600
+LOCK_FILE = ".lock"
+TMP_PREFIX = ".tmp-"  # a bundle being written
+TRASH_PREFIX = ".trash-"  # an unpublished bundle being deleted
 
 
 # --- layout ------------------------------------------------------------------------------------
@@ -65,13 +75,25 @@ def bundles_dir(root: Path) -> Path:
     return Path(root) / BUNDLES
 
 
+def is_complete(d: Path) -> bool:
+    """A version directory holding every required file and every file its manifest lists (a
+    manifest beside missing files is what a deletion killed half way leaves)."""
+    if not (d.is_dir() and _VERSION_RE.match(d.name) and all((d / name).exists() for name in REQUIRED)):
+        return False
+    try:
+        files = read_json(d / MANIFEST).get("files", [])
+    except (ArtifactError, AttributeError):
+        return False
+    return all((d / name).exists() for name in files)
+
+
 def list_versions(root: Path) -> list[str]:
-    """Published versions, oldest first (in-progress `.tmp-*` directories are not versions)."""
+    """Published versions, oldest first: complete `bundles/v*` directories only (temp, trash and
+    half-deleted directories are not versions)."""
     d = bundles_dir(root)
     if not d.is_dir():
         return []
-    vs = [p.name for p in d.iterdir() if p.is_dir() and _VERSION_RE.match(p.name) and (p / MANIFEST).is_file()]
-    return sorted(vs, key=lambda v: int(v[1:]))
+    return sorted((p.name for p in d.iterdir() if is_complete(p)), key=lambda v: int(v[1:]))
 
 
 def current_version(root: Path) -> str | None:
@@ -89,9 +111,9 @@ def resolve(root: Path, version: str | None = None) -> Path:
     if version is None:
         raise ArtifactError(f"no published bundle under {root} (no {CURRENT} file); run `recsys build-index` first")
     d = bundles_dir(root) / version
-    if not (d / MANIFEST).is_file():
+    if not is_complete(d):
         have = list_versions(root)
-        raise UnknownIdError(f"bundle version {version!r} not found under {bundles_dir(root)}; have {have}")
+        raise UnknownIdError(f"bundle version {version!r} not found (or incomplete) under {bundles_dir(root)}; have {have}")
     return d
 
 
@@ -103,10 +125,29 @@ def next_version(root: Path) -> str:
 
 def set_current(root: Path, version: str) -> None:
     """Atomically point CURRENT at `version` (temp file + fsync + os.replace, then fsync the dir)."""
+    with root_lock(root):
+        _set_current(root, version)
+
+
+def _set_current(root: Path, version: str) -> None:
     resolve(root, version)
     with atomic_path(Path(root) / CURRENT) as tmp:
         tmp.write_text(version + "\n")
     _fsync_dir(Path(root))
+
+
+@contextlib.contextmanager
+def root_lock(root: Path) -> Iterator[None]:
+    """Exclusive lock on INDEX_ROOT for publish / prune / rollback (blocks until the holder is done;
+    the kernel drops it when the holder dies, so a crash never leaves it held)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -140,12 +181,18 @@ def publish(
     `on_file_written(name)` is called after each file lands in the temp dir (progress; tests use
     it to inject a crash). On any exception the temp dir is removed and CURRENT is untouched."""
     root = Path(root)
+    with root_lock(root):
+        return _publish(root, content, keep, version, on_file_written)
+
+
+def _publish(root: Path, content: BundleContent, keep: int, version: str | None,
+             on_file_written: Callable[[str], None] | None) -> Path:
     bundles_dir(root).mkdir(parents=True, exist_ok=True)
-    _clean_stale_tmp(root)
+    clean_leftovers(root)
     version = version or next_version(root)
     if (bundles_dir(root) / version).exists():
         raise ConfigError(f"bundle version {version} already exists under {bundles_dir(root)}; bundles are immutable")
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{version}-", dir=root))
     hook = on_file_written or (lambda name: None)
     try:
         c = content
@@ -182,14 +229,19 @@ def publish(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    set_current(root, version)
+    _set_current(root, version)
     logger.info("published bundle %s (%d posts) under %s", version, n, root)
-    prune(root, keep)
+    _prune(root, keep)
     return final
 
 
 def prune(root: Path, keep: int) -> list[str]:
     """Delete the oldest versions beyond `keep` (never CURRENT). Returns the removed versions."""
+    with root_lock(root):
+        return _prune(Path(root), keep)
+
+
+def _prune(root: Path, keep: int) -> list[str]:
     if keep < 1:
         raise ConfigError(f"--keep must be >= 1, got {keep}")
     cur = current_version(root)
@@ -198,23 +250,50 @@ def prune(root: Path, keep: int) -> list[str]:
     for v in vs[: max(0, len(vs) - keep)]:
         if v == cur:
             continue
-        shutil.rmtree(bundles_dir(root) / v, ignore_errors=True)
+        # unpublish first (one atomic rename: unlisted, unloadable, no rollback target), then delete
+        trash = root / f"{TRASH_PREFIX}{v}-{uuid.uuid4().hex[:8]}"
+        os.rename(bundles_dir(root) / v, trash)
+        _fsync_dir(bundles_dir(root))
+        shutil.rmtree(trash, ignore_errors=True)
         removed.append(v)
     return removed
 
 
 def rollback(root: Path, to: str | None = None) -> str:
     """Point CURRENT at `to` (default: the newest version older than CURRENT). Returns it."""
-    vs = list_versions(root)
-    cur = current_version(root)
-    if to is None:
-        older = [v for v in vs if cur is None or int(v[1:]) < int(cur[1:])]
-        if not older:
-            raise ArtifactError(f"nothing to roll back to under {root}: versions {vs}, current {cur}")
-        to = older[-1]
-    set_current(root, to)
+    with root_lock(root):
+        vs = list_versions(root)
+        cur = current_version(root)
+        if to is None:
+            older = [v for v in vs if cur is None or int(v[1:]) < int(cur[1:])]
+            if not older:
+                raise ArtifactError(f"nothing to roll back to under {root}: versions {vs}, current {cur}")
+            to = older[-1]
+        _set_current(root, to)
     logger.info("CURRENT %s -> %s", cur, to)
     return to
+
+
+def clean_leftovers(root: Path) -> list[str]:
+    """Remove what interrupted publishes and prunes left: temp and trash directories, CURRENT temp
+    files, and entries of `bundles/` that are not complete versions (CURRENT's target is kept
+    whatever its state). Call it holding `root_lock` (then none of them is in progress). Returns
+    the removed names, relative to `root`."""
+    root = Path(root)
+    cur = current_version(root)
+    gone = []
+    leftovers = [p for p in root.iterdir() if p.name.startswith((TMP_PREFIX, TRASH_PREFIX, f".{CURRENT}."))]
+    if bundles_dir(root).is_dir():
+        leftovers += [p for p in bundles_dir(root).iterdir() if p.name != cur and not is_complete(p)]
+    for p in leftovers:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        gone.append(str(p.relative_to(root)))
+    if gone:
+        logger.warning("removed leftovers of interrupted builds / prunes under %s: %s", root, gone)
+    return gone
 
 
 def _fsync_tree(d: Path) -> None:
@@ -233,13 +312,6 @@ def _fsync_dir(d: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _clean_stale_tmp(root: Path) -> None:
-    """Remove temp dirs left by builds that crashed (older than an hour: not in progress)."""
-    for p in Path(root).glob(".tmp-*"):
-        if p.is_dir() and time.time() - p.stat().st_mtime > STALE_TMP_S:
-            shutil.rmtree(p, ignore_errors=True)
 
 
 # --- reading ----------------------------------------------------------------------------------

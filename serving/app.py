@@ -13,13 +13,16 @@ changes the state under a running request.
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import threading
 import time
+from collections import deque
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
@@ -27,9 +30,11 @@ from pydantic_core import to_json
 from recsys.errors import ArtifactError, ConfigError, RecsysError, SchemaError, UnknownIdError
 from serving import schemas as S
 from serving.ids import internal_events, internal_post, internal_request
-from serving.metrics import Metrics
+from serving.limits import BodyLimit, check_room_for_events, check_room_for_post
+from serving.metrics import Metrics, method_label
 from serving.settings import Settings, get_settings
 from serving.state import ServingState
+from serving.warmup import warm
 
 logger = logging.getLogger(__name__)
 
@@ -45,25 +50,40 @@ class FastJSON(Response):
 
 
 async def json_body(request: Request, model: type[BaseModel]) -> BaseModel:
-    """The request body parsed and validated in one pydantic-core call (`model_validate_json`),
-    for the hot route, which declares no body parameter: FastAPI's own body handling (a MIME
-    parse of the content type, json.loads, then validation of the dict) costs ~8 us more per
-    request. Errors come back as FastAPI's 422 with the same `detail` list."""
+    """The request body parsed and validated in one strict pydantic-core call
+    (`model_validate_json(strict=True)`: JSON types as declared, no coercion of `true` to 1 or of
+    a number to a date-time), for every route with a body. (FastAPI's own body handling costs ~8 us
+    more per request: a MIME parse of the content type, json.loads, then validation of the dict.)
+    Errors come back as 422 `ValidationErrorBody`."""
     ctype = next((v.decode("latin-1") for k, v in request.scope["headers"] if k == b"content-type"), "")
     if ctype and not ctype.startswith("application/json") and "+json" not in ctype:  # none = JSON, as FastAPI
-        raise RequestValidationError([{"type": "content_type", "loc": ("body",), "input": ctype,
-                                       "msg": f"the body must be JSON (Content-Type: application/json), got {ctype!r}"}])
+        raise RequestValidationError([{"type": "content_type", "loc": ("body",), "input": ctype[:100],
+                                       "msg": f"the body must be JSON (Content-Type: application/json), got {ctype[:100]!r}"}])
     try:
-        return model.model_validate_json(await request.body())
+        return model.model_validate_json(await request.body(), strict=True)
     except ValidationError as e:
         raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]) from None
 
 
 def body_doc(model: type[BaseModel]) -> dict:
-    """OpenAPI `requestBody` for a route that parses its body with `json_body` (the model's
-    schema is a component already: the batch route's body refers to it)."""
+    """OpenAPI `requestBody` for a route that parses its body with `json_body`."""
     ref = {"$ref": f"#/components/schemas/{model.__name__}"}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def _errors_doc(*codes: int) -> dict:
+    """OpenAPI `responses` for the error statuses a route answers (413 on every route: the body cap)."""
+    why = {401: "missing or wrong X-API-Key", 403: "the key this route needs is not configured on the server",
+           404: "unknown or deleted id", 409: "an online-state cap is reached", 413: "request body over RECSYS_BODY_MAX_BYTES",
+           422: "the request does not validate (one entry per problem)", 503: "no bundle loaded, or a reload failed"}
+    out = {c: {"model": S.ValidationErrorBody if c == 422 else S.ErrorBody, "description": why[c]} for c in codes}
+    out[413] = {"model": S.ErrorBody, "description": why[413]}
+    return out
+
+
+def unprocessable(msg: str, loc: tuple = ("body",)) -> RequestValidationError:
+    """A 422 with the same body shape as a schema violation (a bound that depends on settings)."""
+    return RequestValidationError([{"type": "value_error", "loc": loc, "msg": msg}])
 
 
 class Holder:
@@ -73,6 +93,7 @@ class Holder:
         self.state: ServingState | None = None
         self.write_lock = threading.RLock()  # online writes vs the swap
         self.reload_lock = threading.Lock()  # one reload at a time
+        self.recent_users: deque[int] = deque(maxlen=4096)  # users served lately (a reload warms them first)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -86,9 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             import anyio.to_thread
 
             anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool
+        _freeze_libraries(settings)
         holder.state = ServingState.load(settings)  # a broken bundle stops start-up loudly
         _wire(holder.state, metrics)
-        _freeze(settings)
         logger.info("serving bundle %s (%d posts) from %s", holder.state.version, holder.state.n, settings.index_root)
         yield
         holder.state = None
@@ -96,10 +117,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="recsys feed API", version="1", lifespan=lifespan)
     app.state.settings, app.state.holder = settings, holder
     metrics = app.state.metrics = Metrics(holder)
-    app.add_middleware(_LatencyMiddleware, metrics=metrics)
+    app.add_middleware(BodyLimit, limit=settings.body_max_bytes)
+    app.add_middleware(_LatencyMiddleware, metrics=metrics)  # outermost: also times the 413s
     _errors(app)
     _routes(app)
+    _openapi(app, (S.RecommendRequest, S.BatchRequest, S.NewPost, S.EventsRequest))
     return app
+
+
+def _openapi(app: FastAPI, bodies: tuple[type[BaseModel], ...]) -> None:
+    """The generated document plus the schemas of the bodies `json_body` parses (no route declares
+    them as parameters, so FastAPI does not collect them)."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            comps = doc.setdefault("components", {}).setdefault("schemas", {})
+            for m in bodies:
+                schema = m.model_json_schema(ref_template="#/components/schemas/{model}")
+                comps.update(schema.pop("$defs", {}))
+                comps[m.__name__] = schema
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def _threads(settings: Settings) -> None:
@@ -113,15 +155,30 @@ def _threads(settings: Settings) -> None:
         faiss.omp_set_num_threads(settings.faiss_threads)
 
 
-def _freeze(settings: Settings) -> None:
-    """Move everything alive now out of the collector's reach (a full collection over the loaded
-    stack takes ~0.2 s; under load it would land on some request's latency)."""
+def _freeze_libraries(settings: Settings) -> None:
+    """Before the first bundle loads: move the libraries' ~0.4M long-lived objects (torch, polars,
+    faiss, pydantic, the model code) out of the collector's reach for good. A full collection
+    over them holds the GIL for 0.2-1.6 s on 2 cores; frozen, no collection (automatic, or the one
+    after a reload) ever scans them again. Bundles are not frozen (a state is a few thousand
+    objects), so a replaced one is still collected."""
     if settings.gc_freeze:
         import gc
 
-        gc.unfreeze()  # after a reload: let the previous state's cycles be collected once
+        import recsys.model  # noqa: F401  (what loading a state imports, frozen with the rest)
+        import recsys.runs  # noqa: F401
+
         gc.collect()
         gc.freeze()
+
+
+def _collect_previous(settings: Settings) -> None:
+    """After a swap: collect the previous state's reference cycles. It scans only what is not
+    frozen (the states), so it takes milliseconds: the stall of a hot swap was a full collection
+    over the unfrozen libraries here."""
+    if settings.gc_freeze:
+        import gc
+
+        gc.collect()
 
 
 def _wire(state: ServingState, metrics: Metrics) -> None:
@@ -133,21 +190,27 @@ def _wire(state: ServingState, metrics: Metrics) -> None:
 
 # --- auth --------------------------------------------------------------------------------------
 
-def _check_key(request: Request, key: str | None) -> None:
-    want = request.app.state.settings.api_key
-    if want is None:
-        raise HTTPException(403, "this endpoint needs an API key but the server has none configured (set RECSYS_API_KEY)")
-    if key is None or not secrets.compare_digest(key.encode(), want.encode()):
-        raise HTTPException(401, "missing or wrong X-API-Key header")
+def _key_ok(given: str | None, *keys: str | None) -> bool:
+    return given is not None and any(k is not None and secrets.compare_digest(given.encode(), k.encode()) for k in keys)
 
 
 async def write_key(request: Request, x_api_key: str | None = Header(None)) -> None:
-    _check_key(request, x_api_key)  # async: no threadpool hop for a string compare
+    """Write / admin routes: RECSYS_API_KEY. (async: no threadpool hop for a string compare)"""
+    s: Settings = request.app.state.settings
+    if s.api_key is None:
+        raise HTTPException(403, "this endpoint needs an API key but the server has none configured (set RECSYS_API_KEY)")
+    if not _key_ok(x_api_key, s.api_key):
+        raise HTTPException(401, "missing or wrong X-API-Key header")
 
 
 async def read_key(request: Request, x_api_key: str | None = Header(None)) -> None:
-    if request.app.state.settings.read_requires_key:
-        _check_key(request, x_api_key)
+    """Read routes: RECSYS_READ_API_KEY or the write key, unless RECSYS_OPEN_READS=true."""
+    s: Settings = request.app.state.settings
+    if s.read_api_key is None and s.api_key is None:
+        raise HTTPException(403, "read endpoints need a key but the server has none configured (set RECSYS_READ_API_KEY, "
+                                 "or RECSYS_OPEN_READS=true to serve reads without one)")
+    if not _key_ok(x_api_key, s.read_api_key, s.api_key):
+        raise HTTPException(401, "missing or wrong X-API-Key header")
 
 
 def _state(request: Request) -> ServingState:
@@ -160,17 +223,57 @@ def _state(request: Request) -> ServingState:
 # --- errors / metrics middleware ------------------------------------------------------------------
 
 def _errors(app: FastAPI) -> None:
-    def handler(status: int):
+    """One body shape per status: 422 `{"detail": [{loc, msg, type, input?}]}`, every other error
+    `{"detail": "..."}` (schemas.ValidationErrorBody / ErrorBody), never a server path."""
+
+    def as_422(loc: tuple = ("body",)):
         async def h(request: Request, exc: Exception) -> JSONResponse:
-            return JSONResponse({"detail": str(exc)}, status_code=status)
+            return JSONResponse({"detail": [{"loc": list(loc), "msg": str(exc), "type": "value_error"}]}, status_code=422)
 
         return h
 
-    app.add_exception_handler(UnknownIdError, handler(404))
-    app.add_exception_handler(SchemaError, handler(422))
-    app.add_exception_handler(ConfigError, handler(422))
-    app.add_exception_handler(ArtifactError, handler(503))
-    app.add_exception_handler(RecsysError, handler(400))
+    async def validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": [_field_error(e) for e in exc.errors()]}, status_code=422)
+
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    async def artifact(request: Request, exc: Exception) -> JSONResponse:
+        logger.error("bundle error on %s: %s", request.url.path, exc)  # the path stays in the server log
+        return JSONResponse({"detail": "the index bundle could not be used (details in the server log)"}, status_code=503)
+
+    async def other(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(UnknownIdError, not_found)
+    app.add_exception_handler(SchemaError, as_422())
+    app.add_exception_handler(ConfigError, as_422())
+    app.add_exception_handler(ArtifactError, artifact)
+    app.add_exception_handler(RecsysError, other)
+
+
+def _field_error(e: dict) -> dict:
+    """A pydantic / FastAPI error entry as JSON-safe `FieldError` (the input only when it is a
+    short scalar: a body that is not UTF-8 comes back described, never as raw bytes)."""
+    out = {"loc": [x if isinstance(x, int) else str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", "")),
+           "type": str(e.get("type", "value_error"))}
+    v = e.get("input")
+    if isinstance(v, (bytes, bytearray)):
+        try:
+            v = bytes(v).decode("utf-8")
+        except UnicodeDecodeError:
+            out["msg"] += " (the body is not UTF-8 text)"
+            v = None
+    if isinstance(v, str):
+        v = v if len(v) <= 200 else v[:200] + "..."
+    if v is None or isinstance(v, (str, int, float, bool)):
+        if isinstance(v, float) and not math.isfinite(v):  # not JSON
+            v = str(v)
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 2**63:
+            v = str(v)
+        out["input"] = v
+    return out
 
 
 class _LatencyMiddleware:
@@ -204,21 +307,23 @@ class _LatencyMiddleware:
         finally:
             self.metrics.in_flight -= 1
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self._observe(route, scope["method"], status[0], time.perf_counter() - t0)
+            self._observe(route, method_label(scope["method"]), status[0], time.perf_counter() - t0)
 
 
 # --- routes -------------------------------------------------------------------------------------
 
 def _routes(app: FastAPI) -> None:
-    # read endpoints carry the key check only when the settings ask for it (one dependency less
-    # to solve per request otherwise)
-    read_deps = [Depends(read_key)] if app.state.settings.read_requires_key else []
+    # read endpoints carry the key check unless reads are opened explicitly (one dependency less
+    # to solve per request then)
+    read_deps = [] if app.state.settings.open_reads else [Depends(read_key)]
+    read_errors = (422, 503) if app.state.settings.open_reads else (401, 403, 422, 503)
+    write_deps = [Depends(write_key)]
 
-    @app.get("/healthz", response_model=S.Health)
+    @app.get("/healthz", response_model=S.Health, responses=_errors_doc())
     async def healthz():
         return {"status": "ok"}
 
-    @app.get("/readyz", response_model=S.Ready)
+    @app.get("/readyz", response_model=S.Ready, responses={**_errors_doc(), 503: {"model": S.Ready, "description": "loading"}})
     async def readyz(request: Request, response: Response):
         st = request.app.state.holder.state
         if st is None:
@@ -227,7 +332,7 @@ def _routes(app: FastAPI) -> None:
         return {"status": "ready", "bundle_version": st.version, "n_posts": st.n, "delta_posts": st.delta.n,
                 "deleted_posts": len(st.tomb_rows)}
 
-    @app.get("/metrics", response_class=PlainTextResponse)
+    @app.get("/metrics", response_class=PlainTextResponse, responses=_errors_doc())
     def metrics_(request: Request):
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -236,51 +341,68 @@ def _routes(app: FastAPI) -> None:
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/v1/recommendations", response_model=S.RecommendResponse, dependencies=read_deps,
-              openapi_extra=body_doc(S.RecommendRequest))
+              openapi_extra=body_doc(S.RecommendRequest), responses=_errors_doc(*read_errors))
     async def recommend(request: Request):
         # async: the common case awaits only the shared FAISS call (no request thread, see
         # ServingState.recommend_async); torch and the slow paths go to a worker thread there
         req = await json_body(request, S.RecommendRequest)
         st = _state(request)
-        reply = await st.recommend_async(internal_request(st.ids, req))
+        req = internal_request(st.ids, req)
+        if req.user_id is not None:
+            request.app.state.holder.recent_users.append(req.user_id)
+        reply = await st.recommend_async(req)
         return Response(reply.to_json(st.version), media_type="application/json")
 
-    @app.post("/v1/recommendations:batch", response_model=S.BatchResponse, dependencies=read_deps)
-    def recommend_batch(req: S.BatchRequest, request: Request):
+    @app.post("/v1/recommendations:batch", response_model=S.BatchResponse, dependencies=read_deps,
+              openapi_extra=body_doc(S.BatchRequest), responses=_errors_doc(*read_errors))
+    async def recommend_batch(request: Request):
+        req = await json_body(request, S.BatchRequest)
+        return await run_in_threadpool(_recommend_batch, req, request)
+
+    def _recommend_batch(req: S.BatchRequest, request: Request):
         st = _state(request)
         n, cap = len(req.requests), st.settings.batch_max
         if not 1 <= n <= cap:
-            raise HTTPException(422, f"`requests` must hold 1 to {cap} entries, got {n}")
+            raise unprocessable(f"`requests` must hold 1 to {cap} entries, got {n}", ("body", "requests"))
         results = st.recommend([internal_request(st.ids, r) for r in req.requests], batched_call=True)
         return FastJSON({"results": [{**r, "bundle_version": st.version} for r in results], "bundle_version": st.version})
 
-    @app.get("/v1/posts/{post_id}/similar", response_model=S.SimilarResponse, dependencies=read_deps)
+    @app.get("/v1/posts/{post_id}/similar", response_model=S.SimilarResponse, dependencies=read_deps,
+             responses=_errors_doc(*read_errors, 404))
     def similar(post_id: str, request: Request, k: int = Query(20)):
         st = _state(request)
         post_id, internal = st.ids.inward_path("post", post_id, "post_id")
         items = st.similar(internal, k)
         return FastJSON({"post_id": post_id, "items": items, "bundle_version": st.version})
 
-    @app.post("/v1/posts", response_model=S.NewPostResponse, status_code=201, dependencies=[Depends(write_key)])
-    def add_post(post: S.NewPost, request: Request, response: Response):
+    @app.post("/v1/posts", response_model=S.NewPostResponse, status_code=201, dependencies=write_deps,
+              openapi_extra=body_doc(S.NewPost),
+              responses={200: {"model": S.NewPostResponse, "description": "the post id exists already (idempotent)"},
+                         **_errors_doc(401, 403, 409, 422, 503)})
+    async def add_post(request: Request):
+        post = await json_body(request, S.NewPost)
+        return await run_in_threadpool(_add_post, post, request)
+
+    def _add_post(post: S.NewPost, request: Request):
         holder: Holder = request.app.state.holder
         st = _state(request)
         caller_id, post = post.post_id, internal_post(st.ids, post)
-        if st.exists(post.post_id):
-            response.status_code = 200
-            return {"post_id": caller_id, "created": False, "modalities": [], "bundle_version": st.version}
-        feats, present = st.ingest.features(post)  # validation + media encoding, outside the lock
+        # the whole body is validated (and media encoded) even when the id exists: a re-post with
+        # a bad body is a 422, not a silent 200
+        feats, present = st.ingest.features(post)  # outside the lock
         with holder.write_lock:
             st = _state(request)  # a reload may have swapped it meanwhile
             created = not st.exists(post.post_id)
             if created:
+                check_room_for_post(st, request.app.state.settings)
                 st.add_encoded(post, feats, present)
                 st.ids.remember_post(post.post_id, caller_id)
-        response.status_code = 201 if created else 200
-        mods = sorted(m for m, v in present.items() if v.any())
-        return {"post_id": caller_id, "created": created, "modalities": mods, "bundle_version": st.version}
+        mods = sorted(m for m, v in present.items() if v.any()) if created else []
+        body = {"post_id": caller_id, "created": created, "modalities": mods, "bundle_version": st.version}
+        return JSONResponse(body, status_code=201 if created else 200)
 
-    @app.delete("/v1/posts/{post_id}", response_model=S.DeleteResponse, dependencies=[Depends(write_key)])
+    @app.delete("/v1/posts/{post_id}", response_model=S.DeleteResponse, dependencies=write_deps,
+                responses=_errors_doc(401, 403, 404, 422, 503))
     def delete_post(post_id: str, request: Request):
         holder: Holder = request.app.state.holder
         with holder.write_lock:
@@ -289,18 +411,27 @@ def _routes(app: FastAPI) -> None:
             st.delete_post(internal)
         return {"post_id": post_id, "deleted": True}
 
-    @app.post("/v1/events", response_model=S.EventsResponse, dependencies=[Depends(write_key)])
-    def events(req: S.EventsRequest, request: Request):
+    @app.post("/v1/events", response_model=S.EventsResponse, dependencies=write_deps, openapi_extra=body_doc(S.EventsRequest),
+              responses=_errors_doc(401, 403, 409, 422, 503))
+    async def events(request: Request):
+        req = await json_body(request, S.EventsRequest)
+        return await run_in_threadpool(_events, req, request)
+
+    def _events(req: S.EventsRequest, request: Request):
         holder: Holder = request.app.state.holder
-        cap = request.app.state.settings.events_max
+        settings: Settings = request.app.state.settings
+        cap = settings.events_max
         if not 1 <= len(req.events) <= cap:
-            raise HTTPException(422, f"`events` must hold 1 to {cap} entries, got {len(req.events)}")
+            raise unprocessable(f"`events` must hold 1 to {cap} entries, got {len(req.events)}", ("body", "events"))
         with holder.write_lock:
             st = _state(request)
-            users = st.add_events(internal_events(st.ids, req.events))
+            events = internal_events(st.ids, req.events)
+            check_room_for_events(st, events, settings)
+            users = st.add_events(events)
         return {"accepted": len(req.events), "users": users}
 
-    @app.post("/v1/admin/reload", response_model=S.ReloadResponse, dependencies=[Depends(write_key)])
+    @app.post("/v1/admin/reload", response_model=S.ReloadResponse, dependencies=write_deps,
+              responses=_errors_doc(401, 403, 422, 503))
     def reload(request: Request, force: bool = False):
         """Load CURRENT fully, carry the online state over, then swap one reference."""
         holder: Holder = request.app.state.holder
@@ -314,7 +445,15 @@ def _routes(app: FastAPI) -> None:
             if old is not None and target == old.version and not force:
                 return {"previous_version": old.version, "bundle_version": old.version, "reloaded": False,
                         "seconds": round(time.perf_counter() - t0, 4)}
-            new = ServingState.load(settings, target)  # slow part, requests keep using `old`
+            try:
+                new = ServingState.load(settings, target)  # slow part, requests keep using `old`
+            except RecsysError as e:
+                logger.error("reload to %s failed: %s", target, e)  # paths stay in the server log
+                raise HTTPException(503, f"reload failed: bundle {target!r} could not be loaded (details in the server "
+                                         f"log); still serving {old.version if old else None!r}") from None
+            warmed = 0
+            if settings.reload_warmup_users:  # serve the recent users once before the new state takes traffic
+                warmed = warm(new, list(holder.recent_users), settings.reload_warmup_users, settings.k_default)["users"]
             _wire(new, request.app.state.metrics)
             with holder.write_lock:
                 if old is not None:
@@ -322,8 +461,8 @@ def _routes(app: FastAPI) -> None:
                 holder.state = new
             request.app.state.metrics.reloads.inc()
             prev = old.version if old is not None else None
-            del old  # in-flight requests still hold it; the freeze below lets it be collected after
-            _freeze(settings)
+            del old  # in-flight requests still hold it; collected here or by a later (cheap) collection
+            _collect_previous(settings)
             logger.info("reloaded bundle %s -> %s", prev, new.version)
-            return {"previous_version": prev, "bundle_version": new.version,
-                    "reloaded": True, "seconds": round(time.perf_counter() - t0, 4)}
+            return {"previous_version": prev, "bundle_version": new.version, "reloaded": True,
+                    "seconds": round(time.perf_counter() - t0, 4), "warmed_users": warmed}

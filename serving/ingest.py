@@ -12,14 +12,17 @@ from typing import Any
 
 import numpy as np
 
+from serving.media import resolve_media_path
 from serving.requests import BadInput
 from serving.schemas import NewPost
 from serving.settings import Settings
 
 
 class Ingest:
-    def __init__(self, model: Any, settings: Settings) -> None:
-        self.model, self.settings = model, settings
+    def __init__(self, model: Any, settings: Settings, media_root: Path | None = None) -> None:
+        """`media_root`: the directory media paths must lie in (`serving.media.media_root`); None
+        refuses every path."""
+        self.model, self.settings, self.media_root = model, settings, media_root
         self._encoders: dict | None = None
 
     def features(self, post: NewPost) -> tuple[dict, dict]:
@@ -55,12 +58,7 @@ class Ingest:
                 continue
             if not s.allow_media_paths:
                 raise BadInput("media paths are disabled on this server (RECSYS_ALLOW_MEDIA_PATHS=false); send `features`")
-            path = Path(v).resolve()
-            if s.media_root is not None and not path.is_relative_to(Path(s.media_root).resolve()):
-                raise BadInput(f"`{name}` must lie under {s.media_root}, got {v}")
-            if not path.is_file():
-                raise BadInput(f"`{name}` must be an existing file on the server, got {v}")
-            paths[name] = path
+            paths[name] = resolve_media_path(name, v, self.media_root)  # one refusal message for every path
         from recsys.encode import encode_post_content  # lazy: heavy encoders
 
         enc = encode_post_content(post.text, paths.get("image_path"), paths.get("video_path"), self.encoders())

@@ -6,6 +6,15 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+# the HTTP methods that get their own `method` label; any other is counted as "other" (the label
+# comes from the request line: taking it as sent would let clients add series without bound)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "other"
+
+
 BUCKETS = (0.0005, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5)
 
 

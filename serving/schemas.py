@@ -3,6 +3,11 @@
 Static bounds live here; bounds that depend on settings (k_max, batch_max, history_max) are
 checked in `serving.requests` (and the other rooms of `serving.state`) and come back as 422 with
 the same kind of message.
+
+Request bodies are parsed strictly (`serving.app.json_body`: JSON types as declared, no coercion:
+`k: true`, `user_id: "1.0"` or a number for a date-time are 422s). Error bodies: 422 is
+`ValidationErrorBody` (`detail`: a list of {loc, msg, type}), every other error `ErrorBody`
+(`detail`: a string).
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 
 # Every id a client sends (users, posts, authors): an integer (int64: a larger one is a 422 that
 # says so, not an overflow deeper down) or a string (UUID, slug, handle; 1-256 characters), as the
@@ -35,6 +40,17 @@ Id = Annotated[int | str, PlainValidator(_check_id), WithJsonSchema({"anyOf": [
     {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
     {"type": "string", "minLength": 1, "maxLength": ID_MAX_LEN}]})]
 
+MAX_AGE_S = 1e12  # ~31,700 years: any real catalogue; keeps `now - max_age` inside int64 microseconds
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    """A date-time without a zone is UTC (so naive and zoned times compare and sort)."""
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t
+
+
+# A client's date-time: RFC 3339 text (numbers are refused by the strict parse); no zone = UTC.
+Timestamp = Annotated[dt.datetime, AfterValidator(_utc)]
+
 
 class Filters(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -42,8 +58,9 @@ class Filters(BaseModel):
     exclude_seen: bool = Field(True, description="drop posts the user has interacted with (and the request history)")
     exclude_authors: list[Id] = Field(default_factory=list, description="author ids to leave out")
     exclude_post_ids: list[Id] = Field(default_factory=list, description="post ids to leave out")
-    max_age_seconds: float | None = Field(None, gt=0, description="only posts created within this many seconds of `now`")
-    now: dt.datetime | None = Field(None, description="reference time for max_age_seconds (default: server time, UTC)")
+    max_age_seconds: float | None = Field(None, gt=0, le=MAX_AGE_S, allow_inf_nan=False,
+                                          description="only posts created within this many seconds of `now`")
+    now: Timestamp | None = Field(None, description="reference time for max_age_seconds (default: server time; no zone = UTC)")
     author_cap: int | None = Field(None, ge=1, description="at most this many posts per author in the response")
 
 
@@ -97,7 +114,7 @@ class NewPost(BaseModel):
 
     post_id: Id
     author_id: Id | None = None
-    created_at: dt.datetime | None = Field(None, description="default: server time (UTC)")
+    created_at: Timestamp | None = Field(None, description="default: server time (no zone = UTC)")
     features: dict[str, list[float]] | None = Field(None, description="{modality: vector of the run's input dim}")
     text: str | None = None
     image_path: str | None = None
@@ -122,7 +139,7 @@ class Event(BaseModel):
     user_id: Id
     post_id: Id
     event: str = Field("view", min_length=1, max_length=32)
-    ts: dt.datetime | None = None
+    ts: Timestamp | None = Field(None, description="default: arrival order (no zone = UTC)")
 
 
 class EventsRequest(BaseModel):
@@ -153,3 +170,23 @@ class ReloadResponse(BaseModel):
     bundle_version: str
     reloaded: bool
     seconds: float
+    warmed_users: int = Field(0, description="users served on the new bundle before it took traffic")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer other than 422."""
+
+    detail: str = Field(description="what was expected and what arrived")
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="where: ('body', field, ...), ('path', name) or ('query', name)")
+    msg: str
+    type: str
+    input: str | int | float | bool | None = Field(None, description="the offending value, when short and printable")
+
+
+class ValidationErrorBody(BaseModel):
+    """Every 422 answer: one entry per problem found."""
+
+    detail: list[FieldError]

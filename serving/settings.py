@@ -14,8 +14,20 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore")
 
     index_root: Path = Field(Path("index"), description="INDEX_ROOT with CURRENT and bundles/")
-    api_key: str | None = Field(None, description="X-API-Key for write/admin endpoints; unset = writes refused")
-    read_requires_key: bool = Field(False, description="also require X-API-Key on read endpoints")
+    api_key: str | None = Field(None, description="X-API-Key for write/admin endpoints (it also opens reads); unset = "
+                                "writes refused")
+    read_api_key: str | None = Field(None, description="X-API-Key for the read endpoints (recommendations, similar): "
+                                     "answers reveal a user's seen set and history (`why`), so they are not open by default")
+    open_reads: bool = Field(False, description="serve the read endpoints without a key (only where every caller may "
+                             "see every user's recommendations)")
+    body_max_bytes: int = Field(2 * 1024 * 1024, ge=1, description="largest request body; larger ones are refused with "
+                                "413 while streaming, before they are read whole")
+    delta_max: int = Field(100_000, ge=0, description="most posts added online (POST /v1/posts) until the next bundle; "
+                           "past it a new post is a 409")
+    online_users_max: int = Field(1_000_000, ge=0, description="most users with online events; past it a new user's "
+                                  "event is a 409")
+    user_seen_max: int = Field(10_000, ge=0, description="most distinct posts one user's online events may add to their "
+                               "seen set; past it a 409")
     k_default: int = 20
     k_max: int = Field(1000, description="largest k a request may ask for")
     batch_max: int = Field(256, description="most users in one /v1/recommendations:batch call")
@@ -30,14 +42,18 @@ class Settings(BaseSettings):
                                      "cores). 1: the single-request route is bound by the GIL, and one thread searching whole "
                                      "batches keeps up with it while costing the fewest thread hand-offs; raise it when FAISS "
                                      "itself is the bottleneck (large k or nprobe)")
+    reload_warmup_users: int = Field(256, ge=0, description="users whose recommendations a reload computes on the new "
+                                     "bundle before swapping to it (most recently served first; 0 = no warm-up)")
     profile_cache: int = Field(100_000, description="cached user vectors (0 = off); invalidated by events")
     threadpool: int = Field(0, description="threads running the plain-def routes (0 = anyio default, 40)")
-    gc_freeze: bool = Field(True, description="gc.freeze() after loading a bundle: the ~0.5M long-lived objects "
-                            "(torch, polars, bundle) are never rescanned, so full collections stop pausing requests")
+    gc_freeze: bool = Field(True, description="gc.freeze() the libraries (torch, polars, faiss: ~0.4M long-lived "
+                            "objects) before loading a bundle, so no collection, automatic or after a reload, rescans "
+                            "them and pauses requests; bundles stay collectable")
     faiss_threads: int = Field(0, description="OpenMP threads for FAISS (0 = leave faiss default)")
     torch_threads: int = Field(1, description="torch intra-op threads (user profile model)")
     allow_media_paths: bool = Field(True, description="accept server-side media paths in POST /v1/posts")
-    media_root: Path | None = Field(None, description="if set, media paths must lie under it")
+    media_root: Path | None = Field(None, description="media paths must lie under it (relative ones are read from it); "
+                                    "default: the bundle's dataset media/ directory, else every path is refused")
 
 
 @lru_cache

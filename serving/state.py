@@ -29,6 +29,7 @@ from serving.batcher import AsyncCombiner
 from serving.catalogue import EMPTY, Catalogue, load_model
 from serving.ids import IdCodec
 from serving.ingest import Ingest
+from serving.media import media_root
 from serving.online import Delta, Online
 from serving.profiles import Profiles
 from serving.reply import Replies, Reply
@@ -55,7 +56,7 @@ class ServingState:
         self.search = Search(cat, settings, Stats())
         self.ids = IdCodec.from_bundle(bundle)  # the caller's ids <-> internal ids
         self.replies = Replies(cat, self.online, self.ids)
-        self.ingest = Ingest(model, settings)
+        self.ingest = Ingest(model, settings, media_root(settings.media_root, bundle.manifest))
         self.combiner = self.search.combiner
         self.async_combiner = AsyncCombiner(self.search.search_plain, settings.microbatch_max,
                                             on_batch=lambda n: self.stats.batch(n), max_inflight=settings.microbatch_inflight,

@@ -41,8 +41,8 @@ def platform(tiny_encoded: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 
 @pytest.fixture(scope="module")
 def client(platform):
-    settings = Settings(index_root=platform["root"], api_key="k3y", exact_max=0)  # approximate code paths
-    with TestClient(create_app(settings)) as c:
+    settings = Settings(index_root=platform["root"], api_key="k3y", read_api_key="r3ad", exact_max=0)  # approximate code paths
+    with TestClient(create_app(settings), headers={"X-API-Key": "r3ad"}) as c:  # writes name KEY
         yield c
 
 
@@ -182,7 +182,8 @@ def test_events_update_seen(client, platform):
 
 
 def test_bad_input_is_4xx(client):
-    assert "`k` must be in [1, 1000], got 1001" in client.post("/v1/recommendations", json={"k": 1001}).json()["detail"]
+    r = client.post("/v1/recommendations", json={"k": 1001})
+    assert r.status_code == 422 and r.json()["detail"][0]["msg"] == "`k` must be in [1, 1000], got 1001"
     assert client.post("/v1/recommendations", json={"history": "1,2"}).status_code == 422
     r = client.post("/v1/recommendations:batch", json={"requests": [{"k": 1}] * 257})
     assert r.status_code == 422 and "at most" not in r.text and "1 to 256" in r.text

@@ -23,10 +23,15 @@ def ivf_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+KEY = {"X-API-Key": "secret"}  # write / admin key of `settings_for` (opens reads too)
+READ = {"X-API-Key": "reader"}  # its read-only key
+
+
 def settings_for(root: Path, **kw):
     from serving.settings import Settings
 
     kw.setdefault("api_key", "secret")
+    kw.setdefault("read_api_key", "reader")
     return Settings(index_root=root, **kw)
 
 

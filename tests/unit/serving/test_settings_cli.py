@@ -11,11 +11,11 @@ from serving.settings import Settings, get_settings
 def test_settings_read_the_recsys_env_prefix(monkeypatch, tmp_path):
     monkeypatch.setenv("RECSYS_INDEX_ROOT", str(tmp_path))
     monkeypatch.setenv("RECSYS_K_MAX", "50")
-    monkeypatch.setenv("RECSYS_READ_REQUIRES_KEY", "true")
+    monkeypatch.setenv("RECSYS_OPEN_READS", "true")
     get_settings.cache_clear()
     try:
         s = get_settings()
-        assert s.index_root == Path(tmp_path) and s.k_max == 50 and s.read_requires_key is True
+        assert s.index_root == Path(tmp_path) and s.k_max == 50 and s.open_reads is True
         assert get_settings() is s  # cached
     finally:
         get_settings.cache_clear()
@@ -27,3 +27,19 @@ def test_serve_without_a_bundle_exits_2(tmp_path, capsys, monkeypatch):
     assert recsys_main(["serve", "--index", str(tmp_path / "none")]) == 2
     assert "no published bundle" in capsys.readouterr().err
     get_settings.cache_clear()
+
+
+def test_demo_serves_reads_with_a_key_it_prints(monkeypatch, capsys):
+    """`recsys demo` makes a read key when none is set, and its curl sends it."""
+    from recsys.commands.demo import _read_key_header
+    from serving.settings import Settings
+
+    for name in ("RECSYS_READ_API_KEY", "RECSYS_API_KEY", "RECSYS_OPEN_READS"):
+        monkeypatch.delenv(name, raising=False)
+    header = _read_key_header()
+    key = Settings().read_api_key
+    assert key and header == f"-H 'X-API-Key: {key}' " and key in capsys.readouterr().out
+    monkeypatch.setenv("RECSYS_READ_API_KEY", "mine")
+    assert _read_key_header() == "-H 'X-API-Key: mine' "
+    monkeypatch.setenv("RECSYS_OPEN_READS", "true")
+    assert _read_key_header() == ""
