@@ -228,7 +228,8 @@ def _errors(app: FastAPI) -> None:
 
     def as_422(loc: tuple = ("body",)):
         async def h(request: Request, exc: Exception) -> JSONResponse:
-            return JSONResponse({"detail": [{"loc": list(loc), "msg": str(exc), "type": "value_error"}]}, status_code=422)
+            where = getattr(exc, "loc", None) or loc
+            return JSONResponse({"detail": [{"loc": list(where), "msg": str(exc), "type": "value_error"}]}, status_code=422)
 
         return h
 

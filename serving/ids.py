@@ -12,6 +12,7 @@ caller's id; the bundle's own posts come from its `id_map_post.parquet`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -34,29 +35,30 @@ class IdCodec:
     def strings(self, entity: str) -> bool:
         return self.types[entity] == "string"
 
-    def inward(self, entity: str, value, field: str) -> int:
+    def inward(self, entity: str, value, field: str, where: str = "body") -> int:
         """One id as the caller sent it -> internal int64."""
+        loc = _loc(where, field)
         if self.strings(entity):
             if not isinstance(value, str):
-                raise BadInput(f"`{field}`: this deployment identifies {entity}s by strings, got the integer {value}")
+                raise BadInput(f"`{field}`: this deployment identifies {entity}s by strings, got the integer {value}", loc)
             try:
                 return internal_id(check_key(value, f"`{field}`"))
             except SchemaError as e:
-                raise BadInput(str(e)) from None
+                raise BadInput(str(e), loc) from None
         if not isinstance(value, int) or isinstance(value, bool):
-            raise BadInput(f"`{field}`: this deployment identifies {entity}s by integers, got {value!r}")
+            raise BadInput(f"`{field}`: this deployment identifies {entity}s by integers, got {value!r}", loc)
         return int(value)
 
     def inward_path(self, entity: str, raw: str, field: str):
         """A path segment (always text) -> (the caller's id in its type, internal int64)."""
         if self.strings(entity):
-            return raw, self.inward(entity, raw, field)
+            return raw, self.inward(entity, raw, field, "path")
         try:
             value = int(raw)
         except ValueError:
-            raise BadInput(f"`{field}`: this deployment identifies {entity}s by integers, got {raw!r}") from None
+            raise BadInput(f"`{field}`: this deployment identifies {entity}s by integers, got {raw!r}", ("path", field)) from None
         if not -(2**63) <= value < 2**63:
-            raise BadInput(f"`{field}`: integer ids are int64, got {raw}")
+            raise BadInput(f"`{field}`: integer ids are int64, got {raw}", ("path", field))
         return value, value
 
     def many(self, entity: str, values: Iterable, field: str) -> list[int]:
@@ -81,6 +83,12 @@ class IdCodec:
     def carry_over(self, old: "IdCodec") -> None:
         """Live posts' keys survive a hot swap (posts the new bundle does not hold yet)."""
         self.live_posts.update(old.live_posts)
+
+
+def _loc(where: str, field: str) -> tuple:
+    """"events[0].user_id" -> (where, "events", 0, "user_id")."""
+    parts = [p for p in re.split(r"[.\[\]]+", field) if p]
+    return (where, *(int(p) if p.isdigit() else p for p in parts))
 
 
 def internal_request(codec: IdCodec, req):

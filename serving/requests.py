@@ -32,7 +32,11 @@ class NotFound(UnknownIdError):
 
 
 class BadInput(SchemaError):
-    """-> 422"""
+    """-> 422; `loc` names the offending field as FastAPI's validation errors do."""
+
+    def __init__(self, msg: str, loc: tuple | None = None) -> None:
+        super().__init__(msg)
+        self.loc = loc
 
 
 def now_us(now: dt.datetime | None) -> int:
