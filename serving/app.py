@@ -7,7 +7,8 @@ endpoint's CPU). It parses and prepares the request on the event loop, awaits th
 search, whose executor job also filters, explains and renders the reply for the whole batch
 (serving.batcher.AsyncCombiner), and sends every torch or slow-path request to a worker thread.
 Each request reads `app.state.holder.state` once, so a reload that swaps the reference never
-changes the state under a running request.
+changes the state under a running request. Writes go through the online log first
+(serving.journal): appended and committed before the 2xx, replayed on start and on a swap.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic_core import to_json
 from recsys.errors import ArtifactError, ConfigError, RecsysError, SchemaError, UnknownIdError
 from serving import schemas as S
 from serving.ids import internal_events, internal_post, internal_request
+from serving.journal import Journal
 from serving.metrics import Metrics
 from serving.settings import Settings, get_settings
 from serving.state import ServingState
@@ -73,6 +75,7 @@ class Holder:
         self.state: ServingState | None = None
         self.write_lock = threading.RLock()  # online writes vs the swap
         self.reload_lock = threading.Lock()  # one reload at a time
+        self.journal: Journal | None = None  # the online log (serving.journal)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -86,11 +89,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             import anyio.to_thread
 
             anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool
-        holder.state = ServingState.load(settings)  # a broken bundle stops start-up loudly
+        state = ServingState.load(settings)  # a broken bundle stops start-up loudly
+        holder.journal = Journal.open(holder, settings)
+        holder.journal.replay(state)  # acknowledged writes after the bundle's watermark
+        holder.state = state
+        holder.journal.start()
         _wire(holder.state, metrics)
         _freeze(settings)
         logger.info("serving bundle %s (%d posts) from %s", holder.state.version, holder.state.n, settings.index_root)
         yield
+        holder.journal.close()
         holder.state = None
 
     app = FastAPI(title="recsys feed API", version="1", lifespan=lifespan)
@@ -270,34 +278,27 @@ def _routes(app: FastAPI) -> None:
             response.status_code = 200
             return {"post_id": caller_id, "created": False, "modalities": [], "bundle_version": st.version}
         feats, present = st.ingest.features(post)  # validation + media encoding, outside the lock
-        with holder.write_lock:
-            st = _state(request)  # a reload may have swapped it meanwhile
-            created = not st.exists(post.post_id)
-            if created:
-                st.add_encoded(post, feats, present)
-                st.ids.remember_post(post.post_id, caller_id)
+        latent, vector = st.ingest.embed(post.post_id, post.author_id, feats, present)
+        created = holder.journal.add_post(post, feats, present, latent, vector, getattr(st.model, "fingerprint", None),
+                                          key=caller_id)
         response.status_code = 201 if created else 200
         mods = sorted(m for m, v in present.items() if v.any())
-        return {"post_id": caller_id, "created": created, "modalities": mods, "bundle_version": st.version}
+        return {"post_id": caller_id, "created": created, "modalities": mods, "bundle_version": _state(request).version}
 
     @app.delete("/v1/posts/{post_id}", response_model=S.DeleteResponse, dependencies=[Depends(write_key)])
     def delete_post(post_id: str, request: Request):
-        holder: Holder = request.app.state.holder
-        with holder.write_lock:
-            st = _state(request)
-            post_id, internal = st.ids.inward_path("post", post_id, "post_id")
-            st.delete_post(internal)
+        st = _state(request)
+        post_id, internal = st.ids.inward_path("post", post_id, "post_id")
+        request.app.state.holder.journal.delete_post(internal)
         return {"post_id": post_id, "deleted": True}
 
     @app.post("/v1/events", response_model=S.EventsResponse, dependencies=[Depends(write_key)])
     def events(req: S.EventsRequest, request: Request):
-        holder: Holder = request.app.state.holder
         cap = request.app.state.settings.events_max
         if not 1 <= len(req.events) <= cap:
             raise HTTPException(422, f"`events` must hold 1 to {cap} entries, got {len(req.events)}")
-        with holder.write_lock:
-            st = _state(request)
-            users = st.add_events(internal_events(st.ids, req.events))
+        st = _state(request)
+        users = request.app.state.holder.journal.add_events(internal_events(st.ids, req.events))
         return {"accepted": len(req.events), "users": users}
 
     @app.post("/v1/admin/reload", response_model=S.ReloadResponse, dependencies=[Depends(write_key)])
@@ -316,9 +317,16 @@ def _routes(app: FastAPI) -> None:
                         "seconds": round(time.perf_counter() - t0, 4)}
             new = ServingState.load(settings, target)  # slow part, requests keep using `old`
             _wire(new, request.app.state.metrics)
+            journal = holder.journal
+            if journal.log is not None:
+                journal.replay(new)  # only the entries after the new bundle's watermark
             with holder.write_lock:
-                if old is not None:
-                    new.absorb(holder.state)
+                if journal.log is not None:
+                    journal.replay(new, timed=False)  # what came in meanwhile
+                elif old is not None:
+                    new.absorb(holder.state)  # no log: carry the memory-only state over
+                if journal.log is not None and old is not None:
+                    new.ids.carry_over(holder.state.ids)  # string keys of live posts the new bundle folded in
                 holder.state = new
             request.app.state.metrics.reloads.inc()
             prev = old.version if old is not None else None

@@ -27,6 +27,7 @@ def settings_for(root: Path, **kw):
     from serving.settings import Settings
 
     kw.setdefault("api_key", "secret")
+    kw.setdefault("online_log", "off")  # the bundle is shared by the session: tests that log give their own log
     return Settings(index_root=root, **kw)
 
 

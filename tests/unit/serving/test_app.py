@@ -13,8 +13,9 @@ KEY = {"X-API-Key": "secret"}
 
 
 @pytest.fixture(scope="module")
-def client(ivf_bundle):
-    with TestClient(create_app(settings_for(ivf_bundle, batch_max=4))) as c:
+def client(ivf_bundle, tmp_path_factory):
+    log = tmp_path_factory.mktemp("app-log") / "online_log.sqlite3"
+    with TestClient(create_app(settings_for(ivf_bundle, batch_max=4, online_log=str(log)))) as c:
         yield c
 
 
