@@ -31,9 +31,10 @@ def binaries() -> Path | None:
     return Path(which).parent if which else None
 
 
-def free_port() -> int:
-    """A free loopback port: in RECSYS_TEST_PORTS ("lo-hi") when set, else one the OS picks."""
-    span = os.environ.get("RECSYS_TEST_PORTS")
+def free_port(env: str = "RECSYS_TEST_PORTS") -> int:
+    """A free loopback port: in the range $env ("lo-hi") when set, else one the OS picks
+    (RECSYS_TEST_PORTS for HTTP servers, RECSYS_TEST_PG_PORTS for PostgreSQL)."""
+    span = os.environ.get(env)
     ports = range(*(int(x) + i for i, x in enumerate(span.split("-")))) if span else [0]
     for p in ports:
         with socket.socket() as s:
@@ -42,7 +43,7 @@ def free_port() -> int:
             except OSError:
                 continue
             return s.getsockname()[1]
-    raise RuntimeError(f"no free port in RECSYS_TEST_PORTS={span}")
+    raise RuntimeError(f"no free port in {env}={span}")
 
 
 class Server:
@@ -72,7 +73,7 @@ def throwaway_postgres() -> Iterator[Server]:
     as_pg = ["runuser", "-u", "postgres", "--"] if root else []
     if root:
         shutil.chown(d, "postgres", "postgres")
-    port = free_port()
+    port = free_port("RECSYS_TEST_PG_PORTS")
     try:
         subprocess.run([*as_pg, str(bindir / "initdb"), "-D", d, "-A", "trust", "-U", "postgres"], check=True,
                        capture_output=True, timeout=120)
