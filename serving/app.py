@@ -233,7 +233,7 @@ def _routes(app: FastAPI) -> None:
             response.status_code = 503
             return {"status": "loading"}
         return {"status": "ready", "bundle_version": st.version, "n_posts": st.n, "delta_posts": st.delta.n,
-                "deleted_posts": len(st.tomb_rows)}
+                "deleted_posts": len(st.tomb_rows), "log": request.app.state.holder.journal.status(st)}
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics_(request: Request):

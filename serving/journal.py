@@ -14,6 +14,8 @@ entries after the applied seq and applies them under the write lock.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -135,6 +137,13 @@ class Journal:
             return len({t[0] for t in tuples})
 
         return self._write("events", records.events_payload(tuples), check)
+
+    def status(self, state) -> dict:
+        """What /readyz and /metrics say about the log for this worker."""
+        url = None if self.log is None else re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", self.log.url)
+        return {"worker_pid": os.getpid(), "location": url, "applied_seq": state.online.applied_seq,
+                "bundle_seq": int(state.bundle.manifest.get("log_seq", 0)), "replayed": self.replayed,
+                "replay_seconds": round(self.replay_seconds, 6)}
 
     # --- the poller ------------------------------------------------------------------------
 

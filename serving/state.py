@@ -253,6 +253,8 @@ class ServingState:
                 logger.warning("online log: post %d cannot be encoded by this bundle's model (%s)", r.post_id, e)
                 return
         self.online.add(r.post_id, r.author_id, r.created_us, latent, vector, r.features, r.present)
+        if r.key is not None:
+            self.ids.remember_post(r.post_id, r.key)
 
     def absorb(self, old: ServingState) -> None:
         """Carry the online state of `old` (the previous bundle) over to this one before a swap."""
