@@ -113,8 +113,10 @@ def fold_into(cat: Any, folded: Folded, run: Any, history_max: int) -> Any:
     lat, vec = _post_vectors(recs, run, cat.latents.shape[1])
     post_ids = np.concatenate([cat.post_ids[keep], np.array([r.post_id for r in recs], np.int64)])
     pop = np.concatenate([cat.popularity[keep], np.zeros(len(recs), np.int64)])
-    if folded.events:  # served events count as interactions
-        ids, counts = np.unique(np.array([p for _, p, _, _ in folded.events], np.int64), return_counts=True)
+    if folded.events:  # popularity counts distinct users (recsys.inference.post_popularity): new (user, post) pairs
+        pairs = {(u, p) for u, p, _, _ in folded.events}
+        pairs -= _pairs(cat.histories.filter(pl.col("user_id").is_in([u for u, _ in pairs])))
+        ids, counts = np.unique(np.array([p for _, p in pairs], np.int64), return_counts=True)
         order = np.argsort(post_ids, kind="stable")
         pos = np.clip(np.searchsorted(post_ids[order], ids), 0, len(post_ids) - 1)
         hit = post_ids[order[pos]] == ids
@@ -129,6 +131,11 @@ def fold_into(cat: Any, folded: Folded, run: Any, history_max: int) -> Any:
         histories=merge_events(cat.histories, folded.events, history_max),
         id_maps=cat.id_maps,
     )
+
+
+def _pairs(histories: pl.DataFrame) -> set[tuple[int, int]]:
+    """(user, post) pairs the stored histories already hold (their `seen` sets)."""
+    return {(u, p) for u, seen in histories.select("user_id", "seen").iter_rows() for p in seen}
 
 
 def _post_vectors(recs: list, run: Any, latent_dim: int) -> tuple[np.ndarray, np.ndarray]:
