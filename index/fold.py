@@ -129,8 +129,21 @@ def fold_into(cat: Any, folded: Folded, run: Any, history_max: int) -> Any:
         vectors=np.concatenate([cat.vectors[keep], vec]),
         popularity=pop,
         histories=merge_events(cat.histories, folded.events, history_max),
-        id_maps=cat.id_maps,
+        id_maps=_with_live_keys(cat.id_maps, recs),
     )
+
+
+def _with_live_keys(id_maps: dict | None, recs: list) -> dict | None:
+    """The catalogue's id maps plus the string keys of live posts (answers name them by their key)."""
+    keys = [r.key for r in recs if r.key is not None]
+    if not keys:
+        return id_maps
+    from recsys.ids import IdMap
+
+    out = dict(id_maps or {})
+    live = IdMap.from_keys(keys, "live post ids")
+    out["post"] = out["post"].merged(live) if "post" in out else live
+    return out
 
 
 def _pairs(histories: pl.DataFrame) -> set[tuple[int, int]]:

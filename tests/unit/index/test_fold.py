@@ -47,3 +47,15 @@ def test_merge_events_moves_repeats_to_the_end_and_keeps_the_last():
                      schema={"user_id": pl.Int64, "history": pl.List(pl.Int64), "seen": pl.List(pl.Int64)})
     out = merge_events(h, [(1, 10, "v", 3), (2, 5, "v", 1), (1, 13, "v", 2)], history_max=3)
     assert out.rows() == [(1, [12, 13, 10], [10, 11, 12, 13]), (2, [5], [5])]
+
+
+def test_live_posts_string_keys_join_the_post_id_map():
+    from index.fold import _with_live_keys
+    from recsys.ids import IdMap, internal_id
+
+    z = np.zeros((1, 2), np.float32)
+    rec = records.read_post(records.post_payload(internal_id("new-post"), None, 5, "fp", {"vec": z}, {"vec": np.array([True])},
+                                                 z, z, key="new-post"))
+    maps = _with_live_keys({"post": IdMap.from_keys(["a", "b"])}, [rec])
+    assert maps["post"].to_external(np.array([internal_id("new-post"), internal_id("a")])) == ["new-post", "a"]
+    assert _with_live_keys(None, []) is None
