@@ -59,6 +59,7 @@ def build_bundle(
     run_dir: Path | None = None,
     manifest_extra: dict | None = None,
     on_file_written=None,
+    online: pl.DataFrame | None = None,
 ) -> tuple[Path, GateResult]:
     """Index `cat`, check recall@k on `queries` float32 (Q, d) against exact search, publish.
 
@@ -113,6 +114,7 @@ def build_bundle(
         manifest=manifest,
         run_dir=run_dir,
         id_maps=dict(cat.id_maps or {}),
+        online=online,
     )
     path = B.publish(out_root, content, keep=keep, on_file_written=on_file_written)
     return path, gate
@@ -133,8 +135,10 @@ def build_from_run(
     n_queries: int = 1000,
     seed: int = 0,
     on_file_written=None,
+    log: str | None = None,
 ) -> tuple[Path, GateResult]:
-    """Vectors of every post of `data_dir` from the run at `run_dir`, then `build_bundle`."""
+    """Vectors of every post of `data_dir` from the run at `run_dir`, then `build_bundle`; with
+    `log` (an online log), its posts, deletes and events folded in (index.fold)."""
     from recsys.dataset import load_dataset
     from recsys.features import load_features
     from recsys.runs import load_run
@@ -161,8 +165,14 @@ def build_from_run(
     popularity = post_popularity(inter, post_ids)  # (N,) distinct users
     created = ds.posts["created_at"].cast(pl.Int64).fill_null(NULL_TS).to_numpy().astype(np.int64)
 
-    queries = _user_queries(run, histories, post_ids, latents_a, vectors_a, n_queries, seed)
     cat = Catalogue(post_ids, authors, created, latents_a, vectors_a, popularity, histories, id_maps=ds.id_maps)
+    folded = None
+    if log is not None:  # the online log: live posts in, deleted posts out, events into histories
+        from index.fold import fold_into, fold_log, previous_fold
+
+        folded = fold_log(log, post_ids, previous_fold(Path(out_root)))
+        cat = fold_into(cat, folded, run, history_max)
+    queries = _user_queries(run, cat.histories, cat.post_ids, cat.latents, cat.vectors, n_queries, seed)
     model = {
         "kind": "run",
         "fingerprint": str(getattr(run, "fingerprint", "")),
@@ -176,13 +186,16 @@ def build_from_run(
     }
     extra = {"dataset": {"path": str(Path(data_dir).resolve()), "name": ds.name, "fingerprint": ds.fingerprint()},
              "feature_fingerprints": {m: feats[m].meta.get("fingerprint", "") for m in usable}}
+    if folded is not None:
+        extra["log_seq"] = folded.seq  # workers replay only the entries after this one
+        extra["online"] = {"posts": len(folded.posts), "deleted": len(folded.deleted), "events": len(folded.events)}
     if model["dataset_fingerprint"] and model["dataset_fingerprint"] != extra["dataset"]["fingerprint"]:
         logger.warning("run was trained on dataset %s, indexing dataset %s (posts unseen in training are content-only)",
                        model["dataset_fingerprint"], extra["dataset"]["fingerprint"])
     return build_bundle(
         cat, queries, out_root, factory=factory, target_recall=target_recall, k=k, keep=keep,
         max_search_value=max_search_value, model=model, run_dir=Path(run_dir), manifest_extra=extra,
-        on_file_written=on_file_written,
+        on_file_written=on_file_written, online=None if folded is None else folded.to_frame(),
     )
 
 

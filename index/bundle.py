@@ -12,6 +12,7 @@ bundle files and writes / reads `manifest.json`.
         post_vectors.npy       float32 (N, d) retrieval vectors (exact fallback, /similar)
         popularity.npy         int64 (N,)   interaction counts (fallback for users without history)
         histories.parquet      user_id, history (recent post ids, most-recent-last), seen (all)
+        online.parquet         (optional) the online log folded in up to manifest `log_seq` (index.fold)
         run/                   copy of the trained run's files (self-contained bundle)
 
 Publishing builds into `INDEX_ROOT/.tmp-*`, fsyncs every file, renames the directory into
@@ -61,6 +62,7 @@ LATENTS_FILE = "post_latents.npy"
 VECTORS_FILE = "post_vectors.npy"
 POPULARITY_FILE = "popularity.npy"
 HISTORIES_FILE = "histories.parquet"
+ONLINE_FILE = "online.parquet"  # optional: the online log folded in (index.fold), when built with one
 RUN_DIR = "run"
 REQUIRED = (MANIFEST, INDEX_FILE, IDS_FILE, POSTS_FILE, LATENTS_FILE, VECTORS_FILE, POPULARITY_FILE, HISTORIES_FILE)
 _VERSION_RE = re.compile(r"^v(\d{4,})$")
@@ -167,6 +169,7 @@ class BundleContent:
     manifest: dict
     run_dir: Path | None = None  # copied into the bundle's run/
     id_maps: dict = field(default_factory=dict)  # entity -> recsys.ids.IdMap (string-id entities only)
+    online: pl.DataFrame | None = None  # the folded online log (ONLINE_FILE)
 
 
 def publish(
@@ -214,6 +217,8 @@ def _publish(root: Path, content: BundleContent, keep: int, version: str | None,
         c.histories.write_parquet(tmp / HISTORIES_FILE); hook(HISTORIES_FILE)
         for ent, m in c.id_maps.items():  # the caller's string ids, for answers in their own ids
             m.to_frame().write_parquet(tmp / f"id_map_{ent}.parquet"); hook(f"id_map_{ent}.parquet")
+        if c.online is not None:
+            c.online.write_parquet(tmp / ONLINE_FILE); hook(ONLINE_FILE)
         if c.run_dir is not None:
             # the model files only: resume checkpoints (optimizer state) are not needed to serve
             shutil.copytree(c.run_dir, tmp / RUN_DIR, ignore=shutil.ignore_patterns("checkpoint*", ".*.tmp")); hook(RUN_DIR)

@@ -18,14 +18,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-search-param", type=int, default=None,
                    help="cap on nprobe / efSearch while tuning (default: no cap)")
     p.add_argument("--queries", type=int, default=1000, help="held-out user queries for the recall gate (default 1000)")
+    p.add_argument("--log", default=None,
+                   help="online log to fold in (live posts, deletes, events): a SQLite path or postgresql:// URL; "
+                        "default: OUT/online_log.sqlite3 when it exists; 'off' to ignore it")
 
 
 def run(args: argparse.Namespace) -> int:
     from index.build import build_from_run
 
+    log = args.log
+    if log is None:
+        default = args.out / "online_log.sqlite3"  # serving's default log (serving.journal.LOG_FILE)
+        log = str(default) if default.is_file() else None
+    elif log == "off":
+        log = None
     path, gate = build_from_run(
         args.run, args.data, args.out, factory=args.factory, target_recall=args.target_recall, k=args.k,
-        keep=args.keep, max_search_value=args.max_search_param, n_queries=args.queries,
+        keep=args.keep, max_search_value=args.max_search_param, n_queries=args.queries, log=log,
     )
     param = f"{gate.param_name}={gate.param_value}" if gate.param_name else "exact"
     print(f"published {path.name} at {path} | recall@{gate.k} {gate.recall:.4f} ({param}, {gate.n_queries} queries) "

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build-index": ("index.cli", "build and publish a versioned FAISS bundle from a trained run"),
     "index": ("index.admin_cli", "list / roll back published index bundles"),
     "serve": ("serving.cli", "serve the recommendation API (FastAPI + uvicorn)"),
+    "export-events": ("recsys.commands.export_events", "append the events the API served (online log) to a dataset's interactions"),
     "demo": ("recsys.commands.demo", "run the whole job end to end on the synthetic platform"),
 }
 

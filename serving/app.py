@@ -7,7 +7,8 @@ endpoint's CPU). It parses and prepares the request on the event loop, awaits th
 search, whose executor job also filters, explains and renders the reply for the whole batch
 (serving.batcher.AsyncCombiner), and sends every torch or slow-path request to a worker thread.
 Each request reads `app.state.holder.state` once, so a reload that swaps the reference never
-changes the state under a running request.
+changes the state under a running request. Writes go through the online log first
+(serving.journal): appended and committed before the 2xx, replayed on start and on a swap.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from recsys.errors import ArtifactError, ConfigError, RecsysError, SchemaError, 
 from serving import schemas as S
 from serving.ids import internal_events, internal_post, internal_request
 from serving.limits import BodyLimit, check_room_for_events, check_room_for_post
+from serving.journal import Journal
 from serving.metrics import Metrics, method_label
 from serving.settings import Settings, get_settings
 from serving.state import ServingState
@@ -94,6 +96,7 @@ class Holder:
         self.write_lock = threading.RLock()  # online writes vs the swap
         self.reload_lock = threading.Lock()  # one reload at a time
         self.recent_users: deque[int] = deque(maxlen=4096)  # users served lately (a reload warms them first)
+        self.journal: Journal | None = None  # the online log (serving.journal)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -108,10 +111,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool
         _freeze_libraries(settings)
-        holder.state = ServingState.load(settings)  # a broken bundle stops start-up loudly
+        state = ServingState.load(settings)  # a broken bundle stops start-up loudly
+        holder.journal = Journal.open(holder, settings)
+        holder.journal.replay(state)  # acknowledged writes after the bundle's watermark
+        holder.state = state
+        holder.journal.start()
         _wire(holder.state, metrics)
         logger.info("serving bundle %s (%d posts) from %s", holder.state.version, holder.state.n, settings.index_root)
         yield
+        holder.journal.close()
         holder.state = None
 
     app = FastAPI(title="recsys feed API", version="1", lifespan=lifespan)
@@ -331,7 +339,7 @@ def _routes(app: FastAPI) -> None:
             response.status_code = 503
             return {"status": "loading"}
         return {"status": "ready", "bundle_version": st.version, "n_posts": st.n, "delta_posts": st.delta.n,
-                "deleted_posts": len(st.tomb_rows)}
+                "deleted_posts": len(st.tomb_rows), "log": request.app.state.holder.journal.status(st)}
 
     @app.get("/metrics", response_class=PlainTextResponse, responses=_errors_doc())
     def metrics_(request: Request):
@@ -391,25 +399,22 @@ def _routes(app: FastAPI) -> None:
         # the whole body is validated (and media encoded) even when the id exists: a re-post with
         # a bad body is a 422, not a silent 200
         feats, present = st.ingest.features(post)  # outside the lock
-        with holder.write_lock:
-            st = _state(request)  # a reload may have swapped it meanwhile
-            created = not st.exists(post.post_id)
-            if created:
-                check_room_for_post(st, request.app.state.settings)
-                st.add_encoded(post, feats, present)
-                st.ids.remember_post(post.post_id, caller_id)
+        created = False
+        if not st.exists(post.post_id):
+            check_room_for_post(st, request.app.state.settings)
+            latent, vector = st.ingest.embed(post.post_id, post.author_id, feats, present)
+            created = holder.journal.add_post(post, feats, present, latent, vector, getattr(st.model, "fingerprint", None),
+                                              key=caller_id)
         mods = sorted(m for m, v in present.items() if v.any()) if created else []
-        body = {"post_id": caller_id, "created": created, "modalities": mods, "bundle_version": st.version}
+        body = {"post_id": caller_id, "created": created, "modalities": mods, "bundle_version": _state(request).version}
         return JSONResponse(body, status_code=201 if created else 200)
 
     @app.delete("/v1/posts/{post_id}", response_model=S.DeleteResponse, dependencies=write_deps,
                 responses=_errors_doc(401, 403, 404, 422, 503))
     def delete_post(post_id: str, request: Request):
-        holder: Holder = request.app.state.holder
-        with holder.write_lock:
-            st = _state(request)
-            post_id, internal = st.ids.inward_path("post", post_id, "post_id")
-            st.delete_post(internal)
+        st = _state(request)
+        post_id, internal = st.ids.inward_path("post", post_id, "post_id")
+        request.app.state.holder.journal.delete_post(internal)
         return {"post_id": post_id, "deleted": True}
 
     @app.post("/v1/events", response_model=S.EventsResponse, dependencies=write_deps, openapi_extra=body_doc(S.EventsRequest),
@@ -424,11 +429,10 @@ def _routes(app: FastAPI) -> None:
         cap = settings.events_max
         if not 1 <= len(req.events) <= cap:
             raise unprocessable(f"`events` must hold 1 to {cap} entries, got {len(req.events)}", ("body", "events"))
-        with holder.write_lock:
-            st = _state(request)
-            events = internal_events(st.ids, req.events)
-            check_room_for_events(st, events, settings)
-            users = st.add_events(events)
+        st = _state(request)
+        events = internal_events(st.ids, req.events)
+        check_room_for_events(st, events, settings)
+        users = holder.journal.add_events(events)
         return {"accepted": len(req.events), "users": users}
 
     @app.post("/v1/admin/reload", response_model=S.ReloadResponse, dependencies=write_deps,
@@ -456,9 +460,16 @@ def _routes(app: FastAPI) -> None:
             if settings.reload_warmup_users:  # serve the recent users once before the new state takes traffic
                 warmed = warm(new, list(holder.recent_users), settings.reload_warmup_users, settings.k_default)["users"]
             _wire(new, request.app.state.metrics)
+            journal = holder.journal
+            if journal.log is not None:
+                journal.replay(new)  # only the entries after the new bundle's watermark
             with holder.write_lock:
-                if old is not None:
-                    new.absorb(holder.state)
+                if journal.log is not None:
+                    journal.replay(new, timed=False)  # what came in meanwhile
+                elif old is not None:
+                    new.absorb(holder.state)  # no log: carry the memory-only state over
+                if journal.log is not None and old is not None:
+                    new.ids.carry_over(holder.state.ids)  # string keys of live posts the new bundle folded in
                 holder.state = new
             request.app.state.metrics.reloads.inc()
             prev = old.version if old is not None else None

@@ -35,6 +35,12 @@ class Metrics:
         self.batch = Histogram("recsys_search_batch_size", "queries per FAISS search call", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
                                registry=r)
         self.reloads = Counter("recsys_reloads_total", "bundle hot swaps", registry=r)
+        self.log_entries = Gauge("recsys_log_entries", "entries in the online log (all workers' writes not compacted)", registry=r)
+        self.log_bytes = Gauge("recsys_log_bytes", "storage the online log takes (SQLite file + WAL, or PostgreSQL table)", registry=r)
+        self.log_last = Gauge("recsys_log_last_seq", "last seq appended to the online log", registry=r)
+        self.log_applied = Gauge("recsys_log_applied_seq", "last online-log entry this worker applied", ["worker_pid"], registry=r)
+        self.log_bundle = Gauge("recsys_log_bundle_seq", "last online-log entry the served bundle covers", registry=r)
+        self.log_replay = Gauge("recsys_log_replay_seconds", "time of the last replay (start or swap)", registry=r)
         self.in_flight = 0  # HTTP requests being served (updated on the event loop by the app's middleware)
         Gauge("recsys_requests_in_flight", "HTTP requests being served", registry=r).set_function(lambda: self.in_flight)
         self._holder = holder
@@ -71,6 +77,15 @@ class Metrics:
             self._version = st.version
         self.delta.set(st.delta.n)
         self.deleted.set(len(st.tomb_rows))
+        journal = self._holder.journal
+        if journal is not None and journal.log is not None:
+            status, stats = journal.status(st), journal.log.stats()
+            self.log_entries.set(stats.entries)
+            self.log_bytes.set(stats.bytes)
+            self.log_last.set(stats.last_seq)
+            self.log_applied.labels(str(status["worker_pid"])).set(status["applied_seq"])
+            self.log_bundle.set(status["bundle_seq"])
+            self.log_replay.set(status["replay_seconds"])
         for name, v in list(self.stats.overfetch.items()):
             self._bump(self.overfetch.labels(name), ("o", name), v)
         for name, v in list(self.stats.fallbacks.items()):

@@ -10,7 +10,6 @@ Shapes: m delta posts, d retrieval dim, Z latent dim.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ import numpy as np
 from recsys.errors import ArtifactError
 from recsys.inference import merge_history
 from serving.catalogue import EMPTY, Catalogue
-from serving.requests import BadInput, NotFound
+from serving.requests import BadInput, NotFound, now_us
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,7 @@ class Online:
         self.tomb_rows = EMPTY  # sorted int64
         self.overlay: dict[int, UserOverlay] = {}
         self.overlay_lock = threading.Lock()
+        self.applied_seq = int(cat.bundle.manifest.get("log_seq", 0))  # last online-log entry applied (the bundle covers up to its watermark)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -142,25 +142,33 @@ class Online:
             raise NotFound(f"post {post_id} not found (unknown or already deleted)")
         self.tomb_rows = np.union1d(self.tomb_rows, np.array([row], np.int64))
 
-    def add_events(self, events: list) -> int:
-        """Validate all, then apply all (nothing half-applied). Returns the number of users touched."""
-        pids = np.array([e.post_id for e in events], np.int64)
-        if len(pids):
-            unknown = pids[~self.known_mask(pids)]
+    def check_events(self, post_ids: np.ndarray) -> None:
+        """Events may only name known posts (BadInput otherwise)."""
+        if len(post_ids):
+            unknown = post_ids[~self.known_mask(post_ids)]
             if len(unknown):
                 raise BadInput(f"events must reference known post ids; {len(unknown)} unknown, e.g. {unknown[:5].tolist()}")
-        ordered = sorted(enumerate(events), key=lambda t: (t[1].ts is None, t[1].ts or dt.datetime.min.replace(tzinfo=dt.UTC), t[0]))
+
+    def add_events(self, events: list) -> int:
+        """Validate all, then apply all (nothing half-applied). Returns the number of users touched."""
+        self.check_events(np.array([e.post_id for e in events], np.int64))
+        return self.apply_events(event_tuples(events))
+
+    def apply_events(self, events: list[tuple[int, int, str, int | None]]) -> int:
+        """Apply (user_id, post_id, event, ts_us or None) events, oldest first (no ts: last, in
+        order). No checks: an entry of the log is applied as it was accepted. Users touched."""
+        ordered = sorted(enumerate(events), key=lambda t: (t[1][3] is None, t[1][3] or 0, t[0]))
         touched = set()
         keep = self.history_keep
         with self.overlay_lock:
-            for _, e in ordered:
-                ov = self.overlay.setdefault(e.user_id, UserOverlay())
-                if e.post_id in ov.history:
-                    ov.history.remove(e.post_id)
-                ov.history.append(e.post_id)
+            for _, (user, pid, _, _) in ordered:
+                ov = self.overlay.setdefault(user, UserOverlay())
+                if pid in ov.history:
+                    ov.history.remove(pid)
+                ov.history.append(pid)
                 del ov.history[:-keep]
-                ov.seen.add(e.post_id)
-                touched.add(e.user_id)
+                ov.seen.add(pid)
+                touched.add(user)
             for u in touched:
                 self.overlay[u].version += 1
         return len(touched)
@@ -173,3 +181,8 @@ class Online:
         self.tomb_rows = np.unique(rows[rows >= 0]).astype(np.int64)
         with old.overlay_lock:
             self.overlay = {u: UserOverlay(list(o.history), set(o.seen), o.version + 1) for u, o in old.overlay.items()}
+
+
+def event_tuples(events: list) -> list[tuple[int, int, str, int | None]]:
+    """schemas.Event list -> (user_id, post_id, event, ts_us or None) tuples (the log's form)."""
+    return [(e.user_id, e.post_id, e.event, None if e.ts is None else now_us(e.ts)) for e in events]

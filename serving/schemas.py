@@ -157,12 +157,24 @@ class Health(BaseModel):
     status: str
 
 
+class LogStatus(BaseModel):
+    """The online log as this worker sees it (null fields: no log, `RECSYS_ONLINE_LOG=off`)."""
+
+    worker_pid: int
+    location: str | None = Field(None, description="SQLite path or PostgreSQL URL (password hidden)")
+    applied_seq: int = Field(description="last log entry this worker applied")
+    bundle_seq: int = Field(description="last log entry the served bundle covers (folded in at build time)")
+    replayed: int = Field(description="entries replayed at start or at the last swap")
+    replay_seconds: float
+
+
 class Ready(BaseModel):
     status: str
     bundle_version: str | None = None
     n_posts: int | None = None
     delta_posts: int | None = None
     deleted_posts: int | None = None
+    log: LogStatus | None = None
 
 
 class ReloadResponse(BaseModel):

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     allow_media_paths: bool = Field(True, description="accept server-side media paths in POST /v1/posts")
     media_root: Path | None = Field(None, description="media paths must lie under it (relative ones are read from it); "
                                     "default: the bundle's dataset media/ directory, else every path is refused")
+    online_log: str = Field("", description="where acknowledged writes are logged before the 2xx: empty = the SQLite file "
+                            "INDEX_ROOT/online_log.sqlite3 (shared by every worker on the machine), a path = that SQLite file, "
+                            "postgresql://... = PostgreSQL (replicas on several machines), off = memory only (lost on restart)")
+    log_poll_ms: int = Field(10, description="how often each worker looks for entries other workers appended (PostgreSQL "
+                             "also wakes on NOTIFY); bounds the time until a write is visible on every worker")
 
 
 @lru_cache

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from index import bundle as B
+from recsys.online_log import records
 from serving import requests as R
 from serving.batcher import AsyncCombiner
 from serving.catalogue import EMPTY, Catalogue, load_model
@@ -219,6 +220,42 @@ class ServingState:
     def add_events(self, events: list) -> int:
         """Validate all, then apply all (nothing half-applied). Returns the number of users touched."""
         return self.online.add_events(events)
+
+    # --- the online log's entries (serving.journal calls these under the app's write lock) -------
+
+    def apply_entries(self, entries: list) -> int:
+        """Apply log entries (recsys.online_log.Entry) with seq > the applied one, in seq order;
+        how many were applied. Never raises for an entry's content: an entry is applied as it
+        was accepted (a post that exists already and a delete of a gone post change nothing)."""
+        n = 0
+        for e in entries:
+            if e.seq <= self.online.applied_seq:
+                continue
+            if e.kind == "post":
+                self._apply_post(records.read_post(e.payload))
+            elif e.kind == "delete":
+                pid = int(e.payload["post_id"])
+                if self.online.exists(pid):
+                    self.online.delete(pid)
+            elif e.kind == "events":
+                self.online.apply_events(records.read_events(e.payload))
+            self.online.applied_seq = e.seq
+            n += 1
+        return n
+
+    def _apply_post(self, r: records.PostRecord) -> None:
+        if self.online.exists(r.post_id):
+            return
+        latent, vector = r.latent, r.vector
+        if r.model != getattr(self.model, "fingerprint", None) or latent.shape[1] != self.catalogue.latent_dim:
+            try:
+                latent, vector = self.ingest.embed(r.post_id, r.author_id, r.features, r.present)
+            except Exception as e:  # a post this model cannot encode is left out, loudly
+                logger.warning("online log: post %d cannot be encoded by this bundle's model (%s)", r.post_id, e)
+                return
+        self.online.add(r.post_id, r.author_id, r.created_us, latent, vector, r.features, r.present)
+        if r.key is not None:
+            self.ids.remember_post(r.post_id, r.key)
 
     def absorb(self, old: ServingState) -> None:
         """Carry the online state of `old` (the previous bundle) over to this one before a swap."""

@@ -61,3 +61,22 @@ def tiny_encoded(tiny_synth: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 def copy_dataset(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throw-away PostgreSQL server for the session (tests/pg.py); skips where none is installed."""
+    from tests.pg import binaries, throwaway_postgres
+
+    if binaries() is None:
+        pytest.skip("no PostgreSQL server binaries (initdb) on this machine; .ci/run installs the Debian package postgresql")
+    with throwaway_postgres() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def log_url(request, tmp_path) -> str:
+    """An empty online log of each engine: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "online_log.sqlite3")
+    return request.getfixturevalue("postgres").new_database()

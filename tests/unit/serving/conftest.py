@@ -32,6 +32,7 @@ def settings_for(root: Path, **kw):
 
     kw.setdefault("api_key", "secret")
     kw.setdefault("read_api_key", "reader")
+    kw.setdefault("online_log", "off")  # the bundle is shared by the session: tests that log give their own log
     return Settings(index_root=root, **kw)
 
 

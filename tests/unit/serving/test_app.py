@@ -11,9 +11,10 @@ from tests.unit.serving.conftest import KEY, READ, settings_for
 
 
 @pytest.fixture(scope="module")
-def client(ivf_bundle):
+def client(ivf_bundle, tmp_path_factory):
     """Sends the read key unless a request names another (the read key opens no write)."""
-    with TestClient(create_app(settings_for(ivf_bundle, batch_max=4)), headers=READ) as c:
+    log = tmp_path_factory.mktemp("app-log") / "online_log.sqlite3"
+    with TestClient(create_app(settings_for(ivf_bundle, batch_max=4, online_log=str(log))), headers=READ) as c:
         yield c
 
 
@@ -114,6 +115,16 @@ def test_health_ready_metrics(client):
     assert 'recsys_fallbacks_total{reason="no_history_popular"}' in text
     assert 'recsys_filter_searches_total{strategy="post_filter"}' in text
     assert "recsys_bundle_age_seconds" in text and "recsys_search_batch_size_bucket" in text
+    # the online log: this worker's applied seq, the log's size, the replay
+    import os
+    import re
+
+    log = client.get("/readyz").json()["log"]
+    assert log["worker_pid"] == os.getpid() and log["location"].endswith("online_log.sqlite3")
+    assert log["applied_seq"] == float(re.search(rf'recsys_log_applied_seq{{worker_pid="{os.getpid()}"}} (\S+)', text)[1])
+    last = float(re.search(r"^recsys_log_last_seq (\S+)", text, re.M)[1])
+    assert last == log["applied_seq"] and float(re.search(r"^recsys_log_bytes (\S+)", text, re.M)[1]) > 0
+    assert "recsys_log_replay_seconds" in text and "recsys_log_entries" in text
 
 
 def test_recommendation_response_shape(client):
