@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         holder.journal = Journal.open(holder, settings)
         holder.journal.replay(state)  # acknowledged writes after the bundle's watermark
         holder.state = state
+        del state  # the lifespan frame lives as long as the app: it must not pin the first state
         holder.journal.start()
         _wire(holder.state, metrics)
         logger.info("serving bundle %s (%d posts) from %s", holder.state.version, holder.state.n, settings.index_root)
