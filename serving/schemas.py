@@ -59,8 +59,13 @@ class RecommendRequest(BaseModel):
 class Item(BaseModel):
     post_id: int | str
     score: float
-    why: int | str | None = Field(None, description="history post closest to this one (latent cosine)")
-    why_similarity: float | None = None
+    why: int | str | None = Field(None, description="history post closest to this one (autoencoder latent cosine)")
+    why_similarity: float | None = Field(None, description="that cosine")
+    why_modality: str | None = Field(
+        None, description="what weighed most in the score: 'id' when the post's ID part (who interacted "
+        "with it, its author) gives more than half of the score, else the content modality (e.g. 'text', "
+        "'image', 'video') whose single-modality code is closest to the `why` post's content; 'content' "
+        "when undecidable (online post). Definition: recsys/explain.py")
 
 
 class RecommendResponse(BaseModel):

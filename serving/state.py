@@ -36,6 +36,7 @@ from serving.requests import NULL_TS, BadInput, NotFound, Prepared, now_us
 from serving.schemas import NewPost, RecommendRequest
 from serving.search import Search, Stats
 from serving.settings import Settings
+from serving.why import WhyModality
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class ServingState:
         self.max_history = self.user_profiles.max_history
         self.search = Search(cat, settings, Stats())
         self.ids = IdCodec.from_bundle(bundle)  # the caller's ids <-> internal ids
-        self.replies = Replies(cat, self.online, self.ids)
+        self.replies = Replies(cat, self.online, self.ids, WhyModality(bundle, model))  # why_modality: serving.why
         self.ingest = Ingest(model, settings)
         self.combiner = self.search.combiner
         self.async_combiner = AsyncCombiner(self.search.search_plain, settings.microbatch_max,
