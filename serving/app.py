@@ -26,6 +26,7 @@ from pydantic_core import to_json
 
 from recsys.errors import ArtifactError, ConfigError, RecsysError, SchemaError, UnknownIdError
 from serving import schemas as S
+from serving import ui
 from serving.ids import internal_events, internal_post, internal_request
 from serving.metrics import Metrics
 from serving.settings import Settings, get_settings
@@ -213,6 +214,7 @@ def _routes(app: FastAPI) -> None:
     # read endpoints carry the key check only when the settings ask for it (one dependency less
     # to solve per request otherwise)
     read_deps = [Depends(read_key)] if app.state.settings.read_requires_key else []
+    ui.mount(app, read_deps, _state)  # the web page at /ui/ and the reads it uses (serving/ui.py)
 
     @app.get("/healthz", response_model=S.Health)
     async def healthz():

@@ -158,3 +158,48 @@ class ReloadResponse(BaseModel):
     bundle_version: str
     reloaded: bool
     seconds: float
+
+
+# --- the web page's reads (serving/ui.py) ----------------------------------------------------------
+
+class Post(BaseModel):
+    post_id: int
+    author_id: int | None = None
+    created_at: str | None = Field(None, description="ISO 8601, UTC")
+    age_seconds: float | None = Field(None, description="seconds since created_at, at the server's clock")
+    text: str | None = None
+    image_url: str | None = Field(None, description="/media/... (served from the bundle's dataset root)")
+    video_url: str | None = None
+    poster_url: str | None = Field(None, description="/posters/...: a JPEG frame of the video")
+
+
+class LookupRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    post_ids: list[Id] = Field(description="post ids (at most k_max)")
+
+
+class LookupResponse(BaseModel):
+    posts: list[Post] = Field(description="the posts found, in the order asked")
+    missing: list[int] = Field(description="ids that are unknown or deleted")
+    bundle_version: str
+
+
+class UserSummary(BaseModel):
+    user_id: int
+    history_len: int
+
+
+class Info(BaseModel):
+    bundle_version: str
+    n_posts: int
+    newest_post_at: str | None = Field(None, description="created_at of the newest bundle post (a reference `now` "
+                                       "for max_age_seconds on historical data)")
+    media: bool = Field(description="True when post text and media are available (the bundle names its dataset)")
+    users: list[UserSummary] = Field(description="known users with the longest histories (to pick from)")
+
+
+class UserHistory(BaseModel):
+    user_id: int
+    known: bool
+    history: list[int] = Field(description="post ids, most recent last (bundle history + online events)")
