@@ -35,27 +35,22 @@ CONTENT = "content"
 _EPS = 1e-12
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / (np.linalg.norm(x, axis=-1, keepdims=True) + _EPS)
-
-
 def id_share(query: np.ndarray, vectors: np.ndarray, content: np.ndarray, content_scale: float) -> np.ndarray:
     """Share of each score <query, vectors[k]> that comes from the post's ID part (module docstring).
 
     query float32 (d,) user vector; vectors float32 (K, d) unit post vectors; content float32 (K, d)
     the posts' content parts before normalisation (post head of the latent); content_scale = s.
     -> float32 (K,) in [0, 1] (0 for posts without an ID part)."""
-    s = float(content_scale)
-    p = np.asarray(vectors, np.float32)
-    c = _unit(np.asarray(content, np.float32))  # (K, d)
-    u = np.asarray(query, np.float32).reshape(-1)
-    pc = np.einsum("kd,kd->k", p, c)  # (K,) <p, c^>
-    no_id = np.linalg.norm(p - c, axis=1) < 1e-4
-    lam = s * pc + np.sqrt(np.maximum(1.0 - s * s + (s * pc) ** 2, 0.0))
-    lam = np.where(no_id, s, lam)
-    t_c = (s / np.maximum(lam, _EPS)) * (c @ u)  # content term of the score
-    t_i = np.where(no_id, 0.0, p @ u - t_c)  # ID term
-    return (np.abs(t_i) / (np.abs(t_c) + np.abs(t_i) + _EPS)).astype(np.float32)
+    s = np.float32(content_scale)
+    p, c, u = vectors, content, np.asarray(query, np.float32).reshape(-1)
+    cn = np.sqrt(np.einsum("kd,kd->k", c, c)) + _EPS  # (K,) |c|
+    pc = np.einsum("kd,kd->k", p, c) / cn  # (K,) <p, c^>
+    no_id = pc > 1 - 1e-6  # p = c^: |p - c^|^2 = 2 - 2 <p, c^> (both unit)
+    lam = np.where(no_id, s, s * pc + np.sqrt(np.maximum(1 - s * s + (s * pc) ** 2, 0)))
+    t_c = (s / np.maximum(lam, _EPS)) * (c @ u) / cn  # content term of the score
+    t_i = np.where(no_id, 0, p @ u - t_c)  # ID term
+    a_i = np.abs(t_i)
+    return (a_i / (np.abs(t_c) + a_i + _EPS)).astype(np.float32)
 
 
 def content_modality(item_codes: np.ndarray, hist_codes: np.ndarray, names: list[str]) -> list[str]:
@@ -64,16 +59,14 @@ def content_modality(item_codes: np.ndarray, hist_codes: np.ndarray, names: list
     item_codes float (K, M, Z), hist_codes float (K, M, Z) (the codes of each item's closest history
     post); an all-zero code = modality absent. -> K names; CONTENT where the item or its history
     post has no code."""
-    ic = _unit(np.asarray(item_codes, np.float32))  # (K, M, Z)
-    hc = np.asarray(hist_codes, np.float32)
-    present_i = np.abs(np.asarray(item_codes)).sum(-1) > 0  # (K, M)
-    present_h = np.abs(hc).sum(-1) > 0
-    h = _unit((_unit(hc) * present_h[..., None]).sum(1))  # (K, Z) mean of the present codes
-    sims = np.einsum("kmz,kz->km", ic, h)
-    sims = np.where(present_i, sims, -np.inf)
-    ok = present_i.any(1) & present_h.any(1)
-    best = sims.argmax(1)
-    return [names[b] if o else CONTENT for b, o in zip(best.tolist(), ok.tolist())]
+    ic, hc = np.asarray(item_codes, np.float32), np.asarray(hist_codes, np.float32)
+    n_i = np.sqrt(np.einsum("kmz,kmz->km", ic, ic))  # (K, M); 0 = absent
+    n_h = np.sqrt(np.einsum("kmz,kmz->km", hc, hc))
+    h = np.einsum("kmz,km->kz", hc, 1 / np.maximum(n_h, _EPS))  # (K, Z) sum of the unit present codes
+    sims = np.einsum("kmz,kz->km", ic, h) / np.maximum(n_i, _EPS)  # cosine up to a positive factor per row
+    sims[n_i == 0] = -np.inf
+    ok = (n_i > 0).any(1) & (n_h > 0).any(1)
+    return [names[b] if o else CONTENT for b, o in zip(sims.argmax(1).tolist(), ok.tolist())]
 
 
 def dominant_modality(shares: np.ndarray, content: list[str]) -> list[str]:

@@ -57,9 +57,9 @@ def router(read_deps: list, state: Callable[[Request], object]) -> APIRouter:
         b, cat = st.bundle, catalog(request, st)
         h = b.histories.select("user_id", pl.col("history").list.len().alias("history_len"))
         users = h.sort(["history_len", "user_id"], descending=[True, False]).head(USERS_LISTED).to_dicts()
-        known_t = b.created_at_us[b.created_at_us != np.iinfo(np.int64).min]
+        newest = int(b.created_at_us[-1]) if b.n else np.iinfo(np.int64).min  # rows are in created_at order, unknown first
         return {"bundle_version": st.version, "n_posts": st.n, "media": cat.root is not None, "users": users,
-                "newest_post_at": iso_time(int(known_t.max())) if len(known_t) else None}
+                "newest_post_at": iso_time(newest) if newest != np.iinfo(np.int64).min else None}
 
     @r.get("/v1/users/{user_id}/history", response_model=S.UserHistory, dependencies=read_deps)
     def history(user_id: S.Id, request: Request, limit: int = Query(50, ge=1, le=1000)):

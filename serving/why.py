@@ -6,7 +6,11 @@ Shapes: K items, d retrieval dim, Z latent dim, M modalities with stored codes.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
+import torch
+from scipy.special import erf
 
 from recsys import explain
 
@@ -23,11 +27,20 @@ class WhyModality:
         mods = list(getattr(model, "modalities", {}))
         self.single = mods[0] if len(mods) == 1 else None
 
-    def _content(self, latents: np.ndarray) -> np.ndarray:
-        import torch
+    @cached_property
+    def _head(self) -> tuple[np.ndarray, ...]:
+        """The post head (Linear -> GELU -> Linear) as numpy arrays: on K rows, numpy costs a
+        fraction of torch's per-call overhead."""
+        lin1, act, lin2 = self.model.model.post_head
+        assert isinstance(act, torch.nn.GELU) and act.approximate == "none", "post head changed: update serving.why"
+        return tuple(t.detach().numpy().astype(np.float32) for t in (lin1.weight.T, lin1.bias, lin2.weight.T, lin2.bias))
 
-        with torch.no_grad():
-            return self.model.model.content_vectors(torch.from_numpy(np.ascontiguousarray(latents, np.float32))).numpy()
+    def _content(self, latents: np.ndarray) -> np.ndarray:
+        """float32 (K, Z) -> (K, d) content parts (recsys.model.Recommender.content_vectors)."""
+        w1, b1, w2, b2 = self._head
+        h = latents @ w1 + b1
+        h = 0.5 * h * (1.0 + erf(h * np.float32(1 / np.sqrt(2))))  # exact GELU
+        return h @ w2 + b2
 
     def _codes(self, rows: np.ndarray) -> np.ndarray:
         """float32 (K, M, Z) codes of bundle rows (zeros for -1: online posts have none)."""
@@ -48,7 +61,11 @@ class WhyModality:
         else:
             shares = np.zeros(k) if not self.has_id else np.full(k, np.nan)
         if self.single is not None or not self.names:
-            content = [self.single or explain.CONTENT] * k
-        else:
-            content = explain.content_modality(self._codes(rows), self._codes(why_rows), self.names)
+            return explain.dominant_modality(shares, [self.single or explain.CONTENT] * k)
+        todo = np.flatnonzero(~(shares > 0.5))  # the content modality only where ID does not win (NaN: undecided)
+        content = [explain.CONTENT] * k
+        if len(todo):
+            found = explain.content_modality(self._codes(rows[todo]), self._codes(why_rows[todo]), self.names)
+            for j, m in zip(todo.tolist(), found):
+                content[j] = m
         return explain.dominant_modality(shares, content)
