@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from serving import schemas as S
-from serving.catalog import PostCatalog, iso_time
+from serving.media import PostMedia, iso_time
 
 STATIC = Path(__file__).parent / "static"
 MEDIA_CACHE = "public, max-age=86400"  # media files of a dataset do not change under a path
@@ -27,14 +27,14 @@ _NOT_FOUND = "not found"  # one answer for every refused media path (no hint abo
 _lock = threading.Lock()
 
 
-def catalog(request: Request, st) -> PostCatalog:
-    """The PostCatalog of the serving state's bundle (built on first use, rebuilt after a reload)."""
-    cat = getattr(request.app.state, "post_catalog", None)
+def post_media(request: Request, st) -> PostMedia:
+    """The PostMedia of the serving state's bundle (built on first use, rebuilt after a reload)."""
+    cat = getattr(request.app.state, "post_media", None)
     if cat is None or cat.version != st.version:
         with _lock:
-            cat = getattr(request.app.state, "post_catalog", None)
+            cat = getattr(request.app.state, "post_media", None)
             if cat is None or cat.version != st.version:
-                cat = request.app.state.post_catalog = PostCatalog(st.bundle)
+                cat = request.app.state.post_media = PostMedia(st.bundle)
     return cat
 
 
@@ -54,11 +54,11 @@ def router(read_deps: list, state: Callable[[Request], object]) -> APIRouter:
     @r.get("/v1/info", response_model=S.Info, dependencies=read_deps)
     def info(request: Request):
         st = state(request)
-        b, cat = st.bundle, catalog(request, st)
+        b, media = st.bundle, post_media(request, st)
         h = b.histories.select("user_id", pl.col("history").list.len().alias("history_len"))
         users = h.sort(["history_len", "user_id"], descending=[True, False]).head(USERS_LISTED).to_dicts()
         newest = int(b.created_at_us[-1]) if b.n else np.iinfo(np.int64).min  # rows are in created_at order, unknown first
-        return {"bundle_version": st.version, "n_posts": st.n, "media": cat.root is not None, "users": users,
+        return {"bundle_version": st.version, "n_posts": st.n, "media": media.root is not None, "users": users,
                 "newest_post_at": iso_time(newest) if newest != np.iinfo(np.int64).min else None}
 
     @r.get("/v1/users/{user_id}/history", response_model=S.UserHistory, dependencies=read_deps)
@@ -73,8 +73,8 @@ def router(read_deps: list, state: Callable[[Request], object]) -> APIRouter:
         arr = np.asarray(ids, np.int64)
         rows = st.rows_of(arr)
         gone = np.zeros(len(arr), bool)
-        gone[rows >= 0] = st.is_deleted_row(rows[rows >= 0])
-        posts, missing = catalog(request, st).lookup(arr[~gone].tolist(), st.delta)
+        gone[rows >= 0] = st.online.is_deleted_row(rows[rows >= 0])
+        posts, missing = post_media(request, st).lookup(arr[~gone].tolist(), st.delta)
         return posts, sorted(set(missing) | set(arr[gone].tolist())), st.version
 
     @r.get("/v1/posts/{post_id}", response_model=S.Post, dependencies=read_deps)
@@ -91,14 +91,14 @@ def router(read_deps: list, state: Callable[[Request], object]) -> APIRouter:
 
     @r.get("/media/{path:path}", dependencies=read_deps, include_in_schema=False)
     def media(path: str, request: Request):
-        f = catalog(request, state(request)).media_file(path)
+        f = post_media(request, state(request)).media_file(path)
         if f is None:
             raise HTTPException(404, _NOT_FOUND)
         return FileResponse(f, headers={"Cache-Control": MEDIA_CACHE})
 
     @r.get("/posters/{path:path}", dependencies=read_deps, include_in_schema=False)
     def poster(path: str, request: Request):
-        data = catalog(request, state(request)).poster(path)
+        data = post_media(request, state(request)).poster(path)
         if data is None:
             raise HTTPException(404, _NOT_FOUND)
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": MEDIA_CACHE})

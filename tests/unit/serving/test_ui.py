@@ -1,4 +1,4 @@
-"""The web page's public reads (serving/ui.py, serving/catalog.py) on a real bundle that names a
+"""The web page's public reads (serving/ui.py, serving/media.py) on a real bundle that names a
 data root with real media files: post metadata, media confined to the root, video posters, the
 OpenAPI description of `why_modality`, the static page."""
 

@@ -2,7 +2,7 @@
 
 The bundle holds post ids, authors and creation times; text and media paths live in the dataset the
 bundle was built from (`manifest["dataset"]["path"]`, its posts.parquet: paths relative to that
-root). A `PostCatalog` reads them once per bundle; media are served from that root only:
+root). A `PostMedia` reads them once per bundle; media are served from that root only:
 
     media_file(rel)   the file under the root for a relative path, or None: absolute paths,
                       `..` that leaves the root, symlinks out of it, hidden names and non-media
@@ -32,7 +32,7 @@ POSTERS_KEEP = 1024  # video posters kept in memory (~20 KB each)
 POSTER_PX = 360  # longest side of a poster
 
 
-class PostCatalog:
+class PostMedia:
     def __init__(self, bundle) -> None:
         self.version = bundle.version
         ds = (bundle.manifest.get("dataset") or {}).get("path")
