@@ -72,7 +72,9 @@ def gallery_lists(data_dir: Path, run_dir: Path, baseline: str, split: str = "te
             lu, idx, valid = res["lists"]
             assert lu[i] == u, "evaluated users differ between models"
             lists[name] = data.post_ids[idx[i][valid[i]]].tolist()
-        out_users.append({"user_id": uid, "history": hist, "lists": lists,
+        umap = (getattr(ds, "id_maps", None) or {}).get("user")  # string user ids: shown as the dataset has them
+        shown = umap.to_external(np.array([uid], np.int64))[0] if umap is not None else uid
+        out_users.append({"user_id": shown, "internal_user_id": uid, "history": hist, "lists": lists,
                           "hits": sorted(data.post_ids[relevant[u].indices].tolist())})
     return {"dataset": ds.name, "root": str(ds.root), "split": split, "k": k, "models": list(scorers),
             "recall": {n: r["metrics"][f"recall@{k}"] for n, r in results.items()},

@@ -163,8 +163,8 @@ class ReloadResponse(BaseModel):
 # --- the web page's reads (serving/ui.py) ----------------------------------------------------------
 
 class Post(BaseModel):
-    post_id: int
-    author_id: int | None = None
+    post_id: int | str
+    author_id: int | str | None = None
     created_at: str | None = Field(None, description="ISO 8601, UTC")
     age_seconds: float | None = Field(None, description="seconds since created_at, at the server's clock")
     text: str | None = None
@@ -176,17 +176,17 @@ class Post(BaseModel):
 class LookupRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    post_ids: list[Id] = Field(description="post ids (at most k_max)")
+    post_ids: list[Id] = Field(description="post ids (at most k_max), integers or strings as the deployment identifies posts")
 
 
 class LookupResponse(BaseModel):
     posts: list[Post] = Field(description="the posts found, in the order asked")
-    missing: list[int] = Field(description="ids that are unknown or deleted")
+    missing: list[int | str] = Field(description="ids that are unknown or deleted")
     bundle_version: str
 
 
 class UserSummary(BaseModel):
-    user_id: int
+    user_id: int | str
     history_len: int
 
 
@@ -200,6 +200,6 @@ class Info(BaseModel):
 
 
 class UserHistory(BaseModel):
-    user_id: int
+    user_id: int | str
     known: bool
-    history: list[int] = Field(description="post ids, most recent last (bundle history + online events)")
+    history: list[int | str] = Field(description="post ids, most recent last (bundle history + online events)")

@@ -38,6 +38,15 @@ def post_media(request: Request, st) -> PostMedia:
     return cat
 
 
+def external(st, entity: str, ids: list) -> list:
+    """Internal user / author ids (None passes through) -> the caller's ids (serving.ids)."""
+    m = st.ids.maps.get(entity) if st.ids.strings(entity) else None
+    if m is None:
+        return list(ids)
+    keys = m.to_external(np.array([-1 if i is None else i for i in ids], np.int64))
+    return [None if i is None else (k if k is not None else str(i)) for i, k in zip(ids, keys)]
+
+
 def mount(app: FastAPI, read_deps: list, state: Callable[[Request], object]) -> None:
     """Add the page and its routes to `app`; `state(request)` returns the live ServingState."""
     app.include_router(router(read_deps, state))
@@ -56,29 +65,40 @@ def router(read_deps: list, state: Callable[[Request], object]) -> APIRouter:
         st = state(request)
         b, media = st.bundle, post_media(request, st)
         h = b.histories.select("user_id", pl.col("history").list.len().alias("history_len"))
-        users = h.sort(["history_len", "user_id"], descending=[True, False]).head(USERS_LISTED).to_dicts()
+        top = h.sort(["history_len", "user_id"], descending=[True, False]).head(USERS_LISTED)
+        uids = external(st, "user", top["user_id"].to_list())
+        users = [{"user_id": u, "history_len": n} for u, n in zip(uids, top["history_len"].to_list())]
         newest = int(b.created_at_us[-1]) if b.n else np.iinfo(np.int64).min  # rows are in created_at order, unknown first
         return {"bundle_version": st.version, "n_posts": st.n, "media": media.root is not None, "users": users,
                 "newest_post_at": iso_time(newest) if newest != np.iinfo(np.int64).min else None}
 
     @r.get("/v1/users/{user_id}/history", response_model=S.UserHistory, dependencies=read_deps)
-    def history(user_id: S.Id, request: Request, limit: int = Query(50, ge=1, le=1000)):
-        known, hist, _ = state(request).user_history(user_id)
-        return {"user_id": user_id, "known": known, "history": hist[-limit:].tolist()}
+    def history(user_id: str, request: Request, limit: int = Query(50, ge=1, le=1000)):
+        st = state(request)
+        user_id, internal = st.ids.inward_path("user", user_id, "user_id")
+        known, hist, _ = st.user_history(internal)
+        return {"user_id": user_id, "known": known, "history": st.ids.posts_out(hist[-limit:].tolist())}
 
-    def lookup(request: Request, ids: list[int]) -> tuple[list[dict], list[int], str]:
+    def lookup(request: Request, ids: list) -> tuple[list[dict], list, str]:
+        """Posts in the caller's ids -> (their metadata, the ids not found, bundle version)."""
         st = state(request)
         if len(ids) > st.settings.k_max:
             raise HTTPException(422, f"`post_ids` must hold at most {st.settings.k_max} ids, got {len(ids)}")
-        arr = np.asarray(ids, np.int64)
+        arr = np.asarray(st.ids.many("post", ids, "post_ids"), np.int64)
+        caller = dict(zip(arr.tolist(), ids))
         rows = st.rows_of(arr)
         gone = np.zeros(len(arr), bool)
         gone[rows >= 0] = st.online.is_deleted_row(rows[rows >= 0])
         posts, missing = post_media(request, st).lookup(arr[~gone].tolist(), st.delta)
-        return posts, sorted(set(missing) | set(arr[gone].tolist())), st.version
+        authors = external(st, "author", [p["author_id"] for p in posts])
+        for p, a in zip(posts, authors):
+            p["post_id"], p["author_id"] = caller[p["post_id"]], a
+        missing = set(missing) | set(arr[gone].tolist())
+        return posts, [caller[i] for i in arr.tolist() if i in missing], st.version
 
     @r.get("/v1/posts/{post_id}", response_model=S.Post, dependencies=read_deps)
-    def post(post_id: S.Id, request: Request):
+    def post(post_id: str, request: Request):
+        post_id, _ = state(request).ids.inward_path("post", post_id, "post_id")
         posts, _, _ = lookup(request, [post_id])
         if not posts:
             raise HTTPException(404, f"post {post_id} not found (unknown or deleted)")

@@ -99,15 +99,16 @@ function filters() {
 function status(msg, error = false) { $("status").textContent = msg; $("status").classList.toggle("error", error); }
 
 async function loadFeed() {
-  const user = Number($("user").value);
-  if (!Number.isInteger(user)) { status("type a user id (an integer)", true); return; }
+  const raw = $("user").value.trim();
+  if (!raw) { status("type a user id", true); return; }
+  const user = /^-?\d+$/.test(raw) ? Number(raw) : raw;  // integer or string ids, as the deployment has them
   const seq = ++state.seq, t0 = performance.now();
   state.user = user;
   status("loading…");
   try {
     const [rec, hist] = await Promise.all([
       api("/v1/recommendations", { user_id: user, k: Number($("k").value), filters: filters() }),
-      api("/v1/users/" + user + "/history?limit=30"),
+      api("/v1/users/" + encodeURIComponent(user) + "/history?limit=30"),
     ]);
     const ids = rec.items.map((i) => i.post_id), whys = rec.items.map((i) => i.why), h = hist.history.slice().reverse();
     await posts([...ids, ...whys, ...h]);
@@ -120,7 +121,7 @@ async function loadFeed() {
     $("history-panel").hidden = h.length === 0;
     document.body.dataset.feedLoadedMs = String(Math.round(performance.now() - t0));
     status(rec.items.length + " posts · " + (hist.known ? hist.history.length + " history posts shown" : "unknown user") + " · bundle " + rec.bundle_version + " · " + Math.round(performance.now() - t0) + " ms");
-    history.replaceState(null, "", "#user=" + user);
+    history.replaceState(null, "", "#user=" + encodeURIComponent(user));
     loadProfile(user, seq);
   } catch (e) {
     if (seq === state.seq) status(e.message, true);
@@ -128,7 +129,7 @@ async function loadFeed() {
 }
 
 async function loadProfile(user, seq) {
-  const prof = await optional("/v1/users/" + user + "/profile");
+  const prof = await optional("/v1/users/" + encodeURIComponent(user) + "/profile");
   if (seq !== state.seq) return;
   const box = $("profile");
   if (!prof || !Array.isArray(prof.clusters)) { $("profile-panel").hidden = true; return; }
@@ -182,7 +183,7 @@ async function showSimilar(pid) {
   $("similar").replaceChildren();
   $("similar-origin").replaceChildren(card({}, state.posts.get(pid) || { post_id: pid }, { static: true }));
   try {
-    const j = await api("/v1/posts/" + pid + "/similar?k=12");
+    const j = await api("/v1/posts/" + encodeURIComponent(pid) + "/similar?k=12");
     await posts(j.items.map((i) => i.post_id));
     $("similar").replaceChildren(...j.items.map((it) => card({ score: it.score }, state.posts.get(it.post_id) || { post_id: it.post_id })));
   } catch (e) {
@@ -209,8 +210,8 @@ async function init() {
     state.info = await api("/v1/info");
     $("bundle").textContent = "bundle " + state.info.bundle_version + " · " + state.info.n_posts.toLocaleString() + " posts" + (state.info.media ? "" : " · no post text/media (bundle names no dataset)");
     $("users").replaceChildren(...state.info.users.map((u) => el("option", { value: String(u.user_id) }, u.history_len + " history posts")));
-    const m = location.hash.match(/user=(-?\d+)/);
-    const first = m ? m[1] : state.info.users.length ? String(state.info.users[0].user_id) : "";
+    const m = location.hash.match(/user=([^&]+)/);
+    const first = m ? decodeURIComponent(m[1]) : state.info.users.length ? String(state.info.users[0].user_id) : "";
     if (first) { $("user").value = first; loadFeed(); }
   } catch (e) {
     status("cannot reach the API: " + e.message, true);
