@@ -17,11 +17,11 @@ from serving.state import ServingState
 def test_why_modality_matches_the_models_parts(tiny_platform):
     st = ServingState.load(Settings(index_root=tiny_platform["root"]))
     run, b = st.model, st.bundle
-    assert run.post_table is not None and st.why_modality.names == list(run.modalities)
+    assert run.post_table is not None and st.replies.why_modality.names == list(run.modalities)
     feats = load_features(tiny_platform["data"])
     s = float(run.config["content_scale"])
     checked = {"id": 0, "content": 0}
-    for user in st._users[:15].tolist():
+    for user in b.histories["user_id"].head(15).to_list():
         r = st.recommend([RecommendRequest(user_id=user, k=20)])[0]
         items = r["items"]
         ids = np.array([i["post_id"] for i in items], np.int64)
