@@ -43,6 +43,7 @@ class Catalogue:
     popularity: np.ndarray  # int64 (N,)
     histories: pl.DataFrame  # user_id i64, history list[i64] (most-recent-last), seen list[i64]
     id_maps: dict | None = None  # entity -> recsys.ids.IdMap for string-id entities (the dataset's)
+    modality_codes: np.ndarray | None = None  # float16 (N, M, Z) single-modality codes (recsys.explain)
 
 
 def build_bundle(
@@ -115,6 +116,7 @@ def build_bundle(
         run_dir=run_dir,
         id_maps=dict(cat.id_maps or {}),
         online=online,
+        modality_codes=None if cat.modality_codes is None else cat.modality_codes[order],
     )
     path = B.publish(out_root, content, keep=keep, on_file_written=on_file_written)
     return path, gate
@@ -158,6 +160,9 @@ def build_from_run(
             raise SchemaError(f"features[{m}] dim {feats[m].dim} != run input dim {run.modalities[m]} ({data_dir})")
     authors = ds.posts["author_id"].fill_null(-1).to_numpy().astype(np.int64)
     latents_a, vectors_a = catalogue_vectors(run, feats, post_ids, authors)  # (N, Z), (N, d)
+    from recsys.explain import catalogue_codes
+
+    codes = catalogue_codes(run, feats, post_ids)  # (N, M, Z) float16: the "why" modality
 
     inter = ds.interactions
     history_max = run.max_history
@@ -165,7 +170,7 @@ def build_from_run(
     popularity = post_popularity(inter, post_ids)  # (N,) distinct users
     created = ds.posts["created_at"].cast(pl.Int64).fill_null(NULL_TS).to_numpy().astype(np.int64)
 
-    cat = Catalogue(post_ids, authors, created, latents_a, vectors_a, popularity, histories, id_maps=ds.id_maps)
+    cat = Catalogue(post_ids, authors, created, latents_a, vectors_a, popularity, histories, id_maps=ds.id_maps, modality_codes=codes)
     folded = None
     if log is not None:  # the online log: live posts in, deleted posts out, events into histories
         from index.fold import fold_into, fold_log, previous_fold
@@ -184,7 +189,7 @@ def build_from_run(
         "dataset_fingerprint": str(getattr(run, "dataset_fingerprint", "")),
         "source_run": str(Path(run_dir).resolve()),
     }
-    extra = {"dataset": {"path": str(Path(data_dir).resolve()), "name": ds.name, "fingerprint": ds.fingerprint()},
+    extra = {"modality_codes": list(run.modalities), "dataset": {"path": str(Path(data_dir).resolve()), "name": ds.name, "fingerprint": ds.fingerprint()},
              "feature_fingerprints": {m: feats[m].meta.get("fingerprint", "") for m in usable}}
     if folded is not None:
         extra["log_seq"] = folded.seq  # workers replay only the entries after this one

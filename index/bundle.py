@@ -13,6 +13,8 @@ bundle files and writes / reads `manifest.json`.
         popularity.npy         int64 (N,)   interaction counts (fallback for users without history)
         histories.parquet      user_id, history (recent post ids, most-recent-last), seen (all)
         online.parquet         (optional) the online log folded in up to manifest `log_seq` (index.fold)
+        modality_codes.npy     float16 (N, M, Z) single-modality codes (optional; "why" modality,
+                               recsys/explain.py), names in manifest["modality_codes"]
         run/                   copy of the trained run's files (self-contained bundle)
 
 Publishing builds into `INDEX_ROOT/.tmp-*`, fsyncs every file, renames the directory into
@@ -63,6 +65,7 @@ VECTORS_FILE = "post_vectors.npy"
 POPULARITY_FILE = "popularity.npy"
 HISTORIES_FILE = "histories.parquet"
 ONLINE_FILE = "online.parquet"  # optional: the online log folded in (index.fold), when built with one
+CODES_FILE = "modality_codes.npy"  # optional
 RUN_DIR = "run"
 REQUIRED = (MANIFEST, INDEX_FILE, IDS_FILE, POSTS_FILE, LATENTS_FILE, VECTORS_FILE, POPULARITY_FILE, HISTORIES_FILE)
 _VERSION_RE = re.compile(r"^v(\d{4,})$")
@@ -170,6 +173,7 @@ class BundleContent:
     run_dir: Path | None = None  # copied into the bundle's run/
     id_maps: dict = field(default_factory=dict)  # entity -> recsys.ids.IdMap (string-id entities only)
     online: pl.DataFrame | None = None  # the folded online log (ONLINE_FILE)
+    modality_codes: np.ndarray | None = None  # float16 (N, M, Z), optional
 
 
 def publish(
@@ -215,6 +219,9 @@ def _publish(root: Path, content: BundleContent, keep: int, version: str | None,
         })
         posts.write_parquet(tmp / POSTS_FILE); hook(POSTS_FILE)
         c.histories.write_parquet(tmp / HISTORIES_FILE); hook(HISTORIES_FILE)
+        if c.modality_codes is not None:
+            assert len(c.modality_codes) == n, "modality codes disagree on N"
+            np.save(tmp / CODES_FILE, c.modality_codes.astype(np.float16)); hook(CODES_FILE)
         for ent, m in c.id_maps.items():  # the caller's string ids, for answers in their own ids
             m.to_frame().write_parquet(tmp / f"id_map_{ent}.parquet"); hook(f"id_map_{ent}.parquet")
         if c.online is not None:
@@ -338,6 +345,12 @@ class Bundle:
     histories: pl.DataFrame
     extra: dict = field(default_factory=dict)
     id_maps: dict = field(default_factory=dict)  # entity -> recsys.ids.IdMap (string-id entities only)
+    modality_codes: np.ndarray | None = None  # float16 (N, M, Z) memory-mapped, optional
+
+    @property
+    def codes_names(self) -> list[str]:
+        """Modality of each column of `modality_codes` (empty without them)."""
+        return list(self.manifest.get("modality_codes", [])) if self.modality_codes is not None else []
 
     @property
     def n(self) -> int:
@@ -379,6 +392,11 @@ def load_bundle(root: Path, version: str | None = None, mmap: bool = False) -> B
         (len(posts) == n and len(popularity) == n, f"{POSTS_FILE}/{POPULARITY_FILE} rows != {n}"),
         (n == manifest["n_posts"], f"manifest n_posts {manifest['n_posts']} != {n}"),
     ]
+    codes = np.load(d / CODES_FILE, mmap_mode="r") if (d / CODES_FILE).is_file() else None  # only K rows are read per request
+    if codes is not None:
+        m = len(manifest.get("modality_codes", []))
+        checks.append((codes.shape == (n, m, manifest["latent_dim"]),
+                       f"{CODES_FILE} shape {codes.shape} != ({n}, {m}, {manifest['latent_dim']})"))
     for ok, msg in checks:
         if not ok:
             raise ArtifactError(f"bundle {d}: {msg}")
@@ -388,5 +406,5 @@ def load_bundle(root: Path, version: str | None = None, mmap: bool = False) -> B
         path=d, version=d.name, manifest=manifest, index=index, post_ids=post_ids,
         author_ids=posts["author_id"].fill_null(-1).to_numpy().astype(np.int64), created_at_us=created,
         latents=latents, vectors=vectors, popularity=popularity,
-        histories=pl.read_parquet(d / HISTORIES_FILE), id_maps=load_id_maps(d),
+        histories=pl.read_parquet(d / HISTORIES_FILE), id_maps=load_id_maps(d), modality_codes=codes,
     )

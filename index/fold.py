@@ -130,6 +130,8 @@ def fold_into(cat: Any, folded: Folded, run: Any, history_max: int) -> Any:
         popularity=pop,
         histories=merge_events(cat.histories, folded.events, history_max),
         id_maps=_with_live_keys(cat.id_maps, recs),
+        modality_codes=None if cat.modality_codes is None else np.concatenate(  # live posts: no codes (why_modality
+            [cat.modality_codes[keep], np.zeros((len(recs), *cat.modality_codes.shape[1:]), cat.modality_codes.dtype)]),  # says "content")
     )
 
 

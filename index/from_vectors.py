@@ -85,9 +85,10 @@ def synthetic_catalogue(
 def build_from_latents(
     cat: Catalogue, out_root: Path, dim: int | None = None, max_history: int = 50, n_queries: int = 1000,
     factory: str | None = None, target_recall: float = 0.95, k: int = 100, keep: int = 5, seed: int = 0,
-    max_search_value: int | None = None,
+    max_search_value: int | None = None, dataset: Path | None = None,
 ) -> tuple[Path, GateResult]:
-    """Fill `cat.vectors` with the synthetic model's post vectors and publish a bundle."""
+    """Fill `cat.vectors` with the synthetic model's post vectors and publish a bundle (naming
+    `dataset` as its data root, e.g. one written by `write_posts_dataset`, when given)."""
     from recsys.runs import load_run
 
     z = cat.latents.shape[1]
@@ -108,4 +109,37 @@ def build_from_latents(
         model = {"kind": "run", "fingerprint": run.fingerprint, "latent_dim": z, "dim": run.dim,
                  "max_history": max_history, "modalities": dict(run.modalities), "synthetic": True}
         return build_bundle(cat, queries, out_root, factory=factory, target_recall=target_recall, k=k, keep=keep,
-                            max_search_value=max_search_value, model=model, run_dir=run_dir)
+                            max_search_value=max_search_value, model=model, run_dir=run_dir,
+                            manifest_extra={"dataset": {"path": str(Path(dataset).resolve())}} if dataset else None)
+
+
+def write_posts_dataset(cat: Catalogue, root: Path, media: list[Path]) -> Path:
+    """A data root for a synthetic catalogue: posts.parquet (post_id, author_id, created_at, a
+    text, image_path / video_path relative to `root`) whose media cycle over copies of the given
+    files (images and videos; every third post is text only). Returns `root`."""
+    import shutil
+
+    from recsys.thumbnails import VIDEO_EXT
+
+    root = Path(root)
+    (root / "media").mkdir(parents=True, exist_ok=True)
+    rel = []
+    for i, f in enumerate(media):
+        dst = root / "media" / f"{i:03d}{Path(f).suffix.lower()}"
+        shutil.copyfile(f, dst)
+        rel.append(dst.relative_to(root).as_posix())
+    n = len(cat.post_ids)
+    pick = np.arange(n) % max(len(rel), 1)
+    has = (np.arange(n) % 3 != 2) & (len(rel) > 0)
+    paths = np.array(rel or [""], dtype=object)[pick]
+    is_video = np.array([Path(r).suffix in VIDEO_EXT for r in (rel or [""])])[pick]
+    posts = pl.DataFrame({
+        "post_id": pl.Series(cat.post_ids, dtype=pl.Int64),
+        "author_id": pl.Series(cat.author_ids, dtype=pl.Int64),
+        "created_at": pl.Series(cat.created_at_us, dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
+        "text": [f"synthetic post {i}" for i in range(n)],
+        "image_path": pl.Series(np.where(has & ~is_video, paths, None).tolist(), dtype=pl.String),
+        "video_path": pl.Series(np.where(has & is_video, paths, None).tolist(), dtype=pl.String),
+    })
+    posts.write_parquet(root / "posts.parquet")
+    return root

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("recsys.commands.info", "summarise a dataset and its feature store"),
     "split": ("recsys.commands.split", "assign a global temporal train/valid/test split"),
     "evaluate": ("recsys.commands.evaluate", "full-ranking offline evaluation of a run or baseline"),
+    "gallery": ("recsys.commands.gallery", "HTML page of sampled users: history, a run's and a baseline's top-k, hits marked"),
     "train": ("training.cli", "train the multimodal autoencoder + user profile model"),
     "build-index": ("index.cli", "build and publish a versioned FAISS bundle from a trained run"),
     "index": ("index.admin_cli", "list / roll back published index bundles"),

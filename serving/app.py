@@ -30,6 +30,7 @@ from pydantic_core import to_json
 
 from recsys.errors import ArtifactError, ConfigError, RecsysError, SchemaError, UnknownIdError
 from serving import schemas as S
+from serving import ui
 from serving.ids import internal_events, internal_post, internal_request
 from serving.limits import BodyLimit, check_room_for_events, check_room_for_post
 from serving.journal import Journal
@@ -328,6 +329,7 @@ def _routes(app: FastAPI) -> None:
     read_deps = [] if app.state.settings.open_reads else [Depends(read_key)]
     read_errors = (422, 503) if app.state.settings.open_reads else (401, 403, 422, 503)
     write_deps = [Depends(write_key)]
+    ui.mount(app, read_deps, _state)  # the web page at /ui/ and the reads it uses (serving/ui.py)
 
     @app.get("/healthz", response_model=S.Health, responses=_errors_doc())
     async def healthz():

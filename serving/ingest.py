@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.media import resolve_media_path
+from serving.media_paths import resolve_media_path
 from serving.requests import BadInput
 from serving.schemas import NewPost
 from serving.settings import Settings

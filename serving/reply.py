@@ -15,8 +15,10 @@ from pydantic_core import to_json
 from serving.catalogue import Catalogue
 from serving.online import Online
 from serving.requests import Prepared
+from serving.why import WhyModality
 
-_ITEM_PARTS = [b'{"post_id":', b"", b',"score":', b"", b',"why":', b"", b',"why_similarity":', b"", b"},"]
+_ITEM_PARTS = [b'{"post_id":', b"", b',"score":', b"", b',"why":', b"", b',"why_similarity":', b"",
+               b',"why_modality":', b"", b"},"]
 
 
 @dataclass
@@ -34,11 +36,13 @@ class Reply:
     why_similarity: list[float | None]
     fallback_reason: str | None
     user_known: bool
+    why_modality: list[str | None] | None = None  # None: no "why" (serving.why)
     _json: tuple[str, bytes] | None = field(default=None, repr=False, compare=False)  # (version, body)
 
     def items(self) -> list[dict]:
-        return [{"post_id": a, "score": b, "why": c, "why_similarity": d}
-                for a, b, c, d in zip(self.post_ids, self.scores, self.why, self.why_similarity)]
+        mod = self.why_modality or [None] * len(self.post_ids)
+        return [{"post_id": a, "score": b, "why": c, "why_similarity": d, "why_modality": e}
+                for a, b, c, d, e in zip(self.post_ids, self.scores, self.why, self.why_similarity, mod)]
 
     def _meta(self) -> dict:
         return {"fallback": self.fallback_reason is not None, "fallback_reason": self.fallback_reason,
@@ -56,12 +60,13 @@ class Reply:
         tail = to_json({**self._meta(), "bundle_version": bundle_version})  # b'{"fallback":...}'
         if not self.post_ids:
             return b'{"items":[],' + tail[1:]
-        parts = _ITEM_PARTS * len(self.post_ids)  # 9 pieces per item, values at 1, 3, 5, 7
-        for j, col in enumerate((self.post_ids, self.scores, self.why, self.why_similarity)):
+        parts = _ITEM_PARTS * len(self.post_ids)  # 11 pieces per item, values at 1, 3, 5, 7, 9
+        mod = self.why_modality or [None] * len(self.post_ids)  # modality names: no comma inside
+        for j, col in enumerate((self.post_ids, self.scores, self.why, self.why_similarity, mod)):
             if j in (0, 2) and any(isinstance(v, str) for v in col):  # string ids may hold commas
-                parts[2 * j + 1 :: 9] = [to_json(v) for v in col]
+                parts[2 * j + 1 :: 11] = [to_json(v) for v in col]
                 continue
-            parts[2 * j + 1 :: 9] = to_json(col)[1:-1].split(b",")  # numbers / null: no comma inside
+            parts[2 * j + 1 :: 11] = to_json(col)[1:-1].split(b",")  # numbers / null: no comma inside
         parts[-1] = b"}"
         return b'{"items":[' + b"".join(parts) + b"]," + tail[1:]
 
@@ -69,21 +74,26 @@ class Reply:
 class Replies:
     """Renders hits of one catalogue (+ its online overlay) as Replies."""
 
-    def __init__(self, cat: Catalogue, online: Online, ids=None) -> None:
+    def __init__(self, cat: Catalogue, online: Online, ids=None, why_modality: WhyModality | None = None) -> None:
+        self.cat, self.why_modality = cat, why_modality  # serving.why: what weighed most in each score
         self.bundle, self.online = cat.bundle, online
         self.ids = ids  # serving.ids.IdCodec: answers in the caller's ids (None: internal ids)
 
     def respond(self, p: Prepared, hits: tuple[np.ndarray, np.ndarray]) -> Reply:
         """The reply: hits as post ids and scores, each with its "why" (`why`)."""
         scores, src = hits
+        mod = None
         if len(src) and len(p.hist):
             why, sim = self.why(p, src)
+            if self.why_modality is not None:
+                mod = self.why_modality.modalities(p.query, self.vectors(p, src), self.latents(p, src), src,
+                                                   self.cat.rows_of(np.asarray(why, np.int64)))
         else:
             why = sim = [None] * len(src)
         posts = self.post_ids(p, src).tolist()
         if self.ids is not None and self.ids.strings("post"):
             posts, why = self.ids.posts_out(posts), self.ids.posts_out(why)
-        return Reply(posts, np.asarray(scores, np.float64).tolist(), why, sim, p.fallback_reason, p.user_known)
+        return Reply(posts, np.asarray(scores, np.float64).tolist(), why, sim, p.fallback_reason, p.user_known, mod)
 
     def why(self, p: Prepared, src: np.ndarray) -> tuple[list[int], list[float]]:
         """Per hit (src (K,), non-empty; p.hist non-empty): the history post with the highest latent
@@ -107,6 +117,14 @@ class Replies:
         out = self.bundle.post_ids[np.maximum(src, 0)]
         if (src < 0).any():
             out = np.where(src >= 0, out, p.delta.ids[np.clip(-src - 1, 0, None)])
+        return out
+
+    def vectors(self, p: Prepared, src: np.ndarray) -> np.ndarray:
+        """float32 (K, d) retrieval vectors of hits."""
+        out = np.asarray(self.bundle.vectors[np.maximum(src, 0)], np.float32)
+        neg = src < 0
+        if neg.any():
+            out[neg] = p.delta.vectors[-src[neg] - 1]
         return out
 
     def latents(self, p: Prepared, src: np.ndarray) -> np.ndarray:

@@ -76,8 +76,13 @@ class RecommendRequest(BaseModel):
 class Item(BaseModel):
     post_id: int | str
     score: float
-    why: int | str | None = Field(None, description="history post closest to this one (latent cosine)")
-    why_similarity: float | None = None
+    why: int | str | None = Field(None, description="history post closest to this one (autoencoder latent cosine)")
+    why_similarity: float | None = Field(None, description="that cosine")
+    why_modality: str | None = Field(
+        None, description="what weighed most in the score: 'id' when the post's ID part (who interacted "
+        "with it, its author) gives more than half of the score, else the content modality (e.g. 'text', "
+        "'image', 'video') whose single-modality code is closest to the `why` post's content; 'content' "
+        "when undecidable (online post). Definition: recsys/explain.py")
 
 
 class RecommendResponse(BaseModel):
@@ -202,3 +207,48 @@ class ValidationErrorBody(BaseModel):
     """Every 422 answer: one entry per problem found."""
 
     detail: list[FieldError]
+
+
+# --- the web page's reads (serving/ui.py) ----------------------------------------------------------
+
+class Post(BaseModel):
+    post_id: int | str
+    author_id: int | str | None = None
+    created_at: str | None = Field(None, description="ISO 8601, UTC")
+    age_seconds: float | None = Field(None, description="seconds since created_at, at the server's clock")
+    text: str | None = None
+    image_url: str | None = Field(None, description="/media/... (served from the bundle's dataset root)")
+    video_url: str | None = None
+    poster_url: str | None = Field(None, description="/posters/...: a JPEG frame of the video")
+
+
+class LookupRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    post_ids: list[Id] = Field(description="post ids (at most k_max), integers or strings as the deployment identifies posts")
+
+
+class LookupResponse(BaseModel):
+    posts: list[Post] = Field(description="the posts found, in the order asked")
+    missing: list[int | str] = Field(description="ids that are unknown or deleted")
+    bundle_version: str
+
+
+class UserSummary(BaseModel):
+    user_id: int | str
+    history_len: int
+
+
+class Info(BaseModel):
+    bundle_version: str
+    n_posts: int
+    newest_post_at: str | None = Field(None, description="created_at of the newest bundle post (a reference `now` "
+                                       "for max_age_seconds on historical data)")
+    media: bool = Field(description="True when post text and media are available (the bundle names its dataset)")
+    users: list[UserSummary] = Field(description="known users with the longest histories (to pick from)")
+
+
+class UserHistory(BaseModel):
+    user_id: int | str
+    known: bool
+    history: list[int | str] = Field(description="post ids, most recent last (bundle history + online events)")

@@ -30,7 +30,7 @@ from serving.batcher import AsyncCombiner
 from serving.catalogue import EMPTY, Catalogue, load_model
 from serving.ids import IdCodec
 from serving.ingest import Ingest
-from serving.media import media_root
+from serving.media_paths import media_root
 from serving.online import Delta, Online
 from serving.profiles import Profiles
 from serving.reply import Replies, Reply
@@ -38,6 +38,7 @@ from serving.requests import NULL_TS, BadInput, NotFound, Prepared, now_us
 from serving.schemas import NewPost, RecommendRequest
 from serving.search import Search, Stats
 from serving.settings import Settings
+from serving.why import WhyModality
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class ServingState:
         self.max_history = self.user_profiles.max_history
         self.search = Search(cat, settings, Stats())
         self.ids = IdCodec.from_bundle(bundle)  # the caller's ids <-> internal ids
-        self.replies = Replies(cat, self.online, self.ids)
+        self.replies = Replies(cat, self.online, self.ids, WhyModality(bundle, model))  # why_modality: serving.why
         self.ingest = Ingest(model, settings, media_root(settings.media_root, bundle.manifest))
         self.combiner = self.search.combiner
         self.async_combiner = AsyncCombiner(self.search.search_plain, settings.microbatch_max,

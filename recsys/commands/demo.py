@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         "\nServing the API. In another terminal try:\n"
         f"  curl -s -X POST http://{args.host}:{args.port}/v1/recommendations {header}"
         "-H 'content-type: application/json' -d '{\"user_id\": 1, \"k\": 5, \"filters\": {\"exclude_seen\": true}}'\n"
+        f"or open http://{args.host}:{args.port}/ui/ in a browser (the feed, why each post is there, similar posts).\n"
         "Ctrl-C stops the server.\n",
         flush=True,
     )

@@ -132,7 +132,8 @@ def test_recommendation_response_shape(client):
     j = r.json()
     assert r.status_code == 200 and len(j["items"]) == 7 and j["bundle_version"] == "v0001"
     assert j["fallback"] is False and j["user_known"] is True
-    assert all(set(i) == {"post_id", "score", "why", "why_similarity"} for i in j["items"])
+    assert all(set(i) == {"post_id", "score", "why", "why_similarity", "why_modality"} for i in j["items"])
+    assert {i["why_modality"] for i in j["items"]} == {"vec"}  # the synthetic model's one modality, no ID tables
     assert np.all(np.diff([i["score"] for i in j["items"]]) <= 0)
 
 
