@@ -329,7 +329,7 @@ def _routes(app: FastAPI) -> None:
     read_deps = [] if app.state.settings.open_reads else [Depends(read_key)]
     read_errors = (422, 503) if app.state.settings.open_reads else (401, 403, 422, 503)
     write_deps = [Depends(write_key)]
-    ui.mount(app, read_deps, _state)  # the web page at /ui/ and the reads it uses (serving/ui.py)
+    ui.mount(app, read_deps, _state, _errors_doc, read_errors)  # the web page at /ui/ and the reads it uses (serving/ui.py)
 
     @app.get("/healthz", response_model=S.Health, responses=_errors_doc())
     async def healthz():

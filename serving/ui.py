@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 from serving import schemas as S
 from serving.media import PostMedia, iso_time
+from serving.requests import BadInput
 
 STATIC = Path(__file__).parent / "static"
 MEDIA_CACHE = "public, max-age=86400"  # media files of a dataset do not change under a path
@@ -47,20 +48,23 @@ def external(st, entity: str, ids: list) -> list:
     return [None if i is None else (k if k is not None else str(i)) for i, k in zip(ids, keys)]
 
 
-def mount(app: FastAPI, read_deps: list, state: Callable[[Request], object]) -> None:
-    """Add the page and its routes to `app`; `state(request)` returns the live ServingState."""
-    app.include_router(router(read_deps, state))
+def mount(app: FastAPI, read_deps: list, state: Callable[[Request], object], errors: Callable[..., dict] = lambda *c: {},
+          read_errors: tuple = ()) -> None:
+    """Add the page and its routes to `app`; `state(request)` returns the live ServingState;
+    `errors(*codes)` documents the error statuses (serving.app._errors_doc)."""
+    app.include_router(router(read_deps, state, errors, read_errors))
     app.mount("/ui", StaticFiles(directory=STATIC, html=True), name="ui")
 
 
-def router(read_deps: list, state: Callable[[Request], object]) -> APIRouter:
+def router(read_deps: list, state: Callable[[Request], object], errors: Callable[..., dict] = lambda *c: {},
+           read_errors: tuple = ()) -> APIRouter:
     r = APIRouter()
 
     @r.get("/", include_in_schema=False)
     async def root():
         return RedirectResponse("/ui/")
 
-    @r.get("/v1/info", response_model=S.Info, dependencies=read_deps)
+    @r.get("/v1/info", response_model=S.Info, dependencies=read_deps, responses=errors(*read_errors))
     def info(request: Request):
         st = state(request)
         b, media = st.bundle, post_media(request, st)
@@ -72,7 +76,7 @@ def router(read_deps: list, state: Callable[[Request], object]) -> APIRouter:
         return {"bundle_version": st.version, "n_posts": st.n, "media": media.root is not None, "users": users,
                 "newest_post_at": iso_time(newest) if newest != np.iinfo(np.int64).min else None}
 
-    @r.get("/v1/users/{user_id}/history", response_model=S.UserHistory, dependencies=read_deps)
+    @r.get("/v1/users/{user_id}/history", response_model=S.UserHistory, dependencies=read_deps, responses=errors(*read_errors))
     def history(user_id: str, request: Request, limit: int = Query(50, ge=1, le=1000)):
         st = state(request)
         user_id, internal = st.ids.inward_path("user", user_id, "user_id")
@@ -83,7 +87,7 @@ def router(read_deps: list, state: Callable[[Request], object]) -> APIRouter:
         """Posts in the caller's ids -> (their metadata, the ids not found, bundle version)."""
         st = state(request)
         if len(ids) > st.settings.k_max:
-            raise HTTPException(422, f"`post_ids` must hold at most {st.settings.k_max} ids, got {len(ids)}")
+            raise BadInput(f"`post_ids` must hold at most {st.settings.k_max} ids, got {len(ids)}", ("body", "post_ids"))
         arr = np.asarray(st.ids.many("post", ids, "post_ids"), np.int64)
         caller = dict(zip(arr.tolist(), ids))
         rows = st.rows_of(arr)
@@ -96,7 +100,7 @@ def router(read_deps: list, state: Callable[[Request], object]) -> APIRouter:
         missing = set(missing) | set(arr[gone].tolist())
         return posts, [caller[i] for i in arr.tolist() if i in missing], st.version
 
-    @r.get("/v1/posts/{post_id}", response_model=S.Post, dependencies=read_deps)
+    @r.get("/v1/posts/{post_id}", response_model=S.Post, dependencies=read_deps, responses=errors(*read_errors, 404))
     def post(post_id: str, request: Request):
         post_id, _ = state(request).ids.inward_path("post", post_id, "post_id")
         posts, _, _ = lookup(request, [post_id])
@@ -104,9 +108,15 @@ def router(read_deps: list, state: Callable[[Request], object]) -> APIRouter:
             raise HTTPException(404, f"post {post_id} not found (unknown or deleted)")
         return posts[0]
 
-    @r.post("/v1/posts:lookup", response_model=S.LookupResponse, dependencies=read_deps)
-    def posts_lookup(req: S.LookupRequest, request: Request):
-        posts, missing, version = lookup(request, req.post_ids)
+    from fastapi.concurrency import run_in_threadpool
+
+    from serving.app import body_doc, json_body  # the app's strict body parse (serving.app imports this module first)
+
+    @r.post("/v1/posts:lookup", response_model=S.LookupResponse, dependencies=read_deps, responses=errors(*read_errors),
+            openapi_extra=body_doc(S.LookupRequest))
+    async def posts_lookup(request: Request):
+        req = await json_body(request, S.LookupRequest)
+        posts, missing, version = await run_in_threadpool(lookup, request, req.post_ids)
         return {"posts": posts, "missing": missing, "bundle_version": version}
 
     @r.get("/media/{path:path}", dependencies=read_deps, include_in_schema=False)

@@ -52,7 +52,7 @@ def server(platform):
     from serving.app import create_app
     from serving.settings import Settings
 
-    app = create_app(Settings(index_root=platform["root"]))
+    app = create_app(Settings(index_root=platform["root"], open_reads=True))  # the page calls the read API
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     t = threading.Thread(target=srv.run, daemon=True)

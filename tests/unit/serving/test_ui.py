@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
-from tests.unit.serving.conftest import NOW_US, settings_for
+from tests.unit.serving.conftest import NOW_US, READ, settings_for
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def media_bundle(tiny_synth: Path, tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def client(media_bundle):
-    with TestClient(create_app(settings_for(media_bundle["root"]))) as c:
+    with TestClient(create_app(settings_for(media_bundle["root"])), headers=READ) as c:
         yield c
 
 
@@ -62,12 +62,12 @@ def test_lookup_returns_text_author_age_and_media_urls(client, media_bundle):
     r = client.get("/v1/posts/42")
     assert r.status_code == 404 and "post 42 not found" in r.json()["detail"]
     r = client.post("/v1/posts:lookup", json={"post_ids": list(range(1001))})
-    assert r.status_code == 422 and "at most 1000" in r.json()["detail"]
+    assert r.status_code == 422 and "at most 1000" in r.json()["detail"][0]["msg"]
 
 
 def test_a_deleted_post_is_missing(media_bundle):
     pid = int(media_bundle["posts"]["post_id"][7])
-    with TestClient(create_app(settings_for(media_bundle["root"]))) as c:
+    with TestClient(create_app(settings_for(media_bundle["root"])), headers=READ) as c:
         assert c.post("/v1/posts:lookup", json={"post_ids": [pid]}).json()["missing"] == []
         assert c.delete(f"/v1/posts/{pid}", headers={"X-API-Key": "secret"}).status_code == 200
         assert c.post("/v1/posts:lookup", json={"post_ids": [pid]}).json()["missing"] == [pid]
