@@ -13,6 +13,8 @@ bundle files and writes / reads `manifest.json`.
         popularity.npy         int64 (N,)   interaction counts (fallback for users without history)
         histories.parquet      user_id, history (recent post ids, most-recent-last), seen (all)
         run/                   copy of the trained run's files (self-contained bundle)
+        analysis/              optional: interest clusters, post sentiment, hourly activity
+                               (files named by recsys/analysis/store.py; index/clusters.py)
 
 Publishing builds into `INDEX_ROOT/.tmp-*`, fsyncs every file, renames the directory into
 `bundles/`, then swaps CURRENT. A crash at any point leaves the previous bundle live.
@@ -54,6 +56,7 @@ VECTORS_FILE = "post_vectors.npy"
 POPULARITY_FILE = "popularity.npy"
 HISTORIES_FILE = "histories.parquet"
 RUN_DIR = "run"
+ANALYSIS_DIR = "analysis"
 REQUIRED = (MANIFEST, INDEX_FILE, IDS_FILE, POSTS_FILE, LATENTS_FILE, VECTORS_FILE, POPULARITY_FILE, HISTORIES_FILE)
 _VERSION_RE = re.compile(r"^v(\d{4,})$")
 STALE_TMP_S = 3600
@@ -126,6 +129,7 @@ class BundleContent:
     manifest: dict
     run_dir: Path | None = None  # copied into the bundle's run/
     id_maps: dict = field(default_factory=dict)  # entity -> recsys.ids.IdMap (string-id entities only)
+    analysis: Any = None  # recsys.analysis.store.Analysis, written to analysis/
 
 
 def publish(
@@ -170,6 +174,10 @@ def publish(
         if c.run_dir is not None:
             # the model files only: resume checkpoints (optimizer state) are not needed to serve
             shutil.copytree(c.run_dir, tmp / RUN_DIR, ignore=shutil.ignore_patterns("checkpoint*", ".*.tmp")); hook(RUN_DIR)
+        if c.analysis is not None:
+            from recsys.analysis.store import write_analysis
+
+            write_analysis(tmp / ANALYSIS_DIR, c.analysis); hook(ANALYSIS_DIR)
         manifest = dict(c.manifest)
         manifest.setdefault("id_types", id_types(c.id_maps))
         manifest.update(format=FORMAT, version=version, n_posts=n, created_at=dt.datetime.now(dt.UTC).isoformat(),
@@ -307,9 +315,14 @@ def load_bundle(root: Path, version: str | None = None, mmap: bool = False) -> B
             raise ArtifactError(f"bundle {d}: {msg}")
     set_default_param(index, manifest.get("search", {}).get("value"))
     created = posts["created_at"].cast(pl.Int64).fill_null(np.iinfo(np.int64).min).to_numpy()
+    extra = {}
+    if (d / ANALYSIS_DIR).is_dir():
+        from recsys.analysis.store import read_analysis
+
+        extra["analysis"] = read_analysis(d / ANALYSIS_DIR)  # a broken one stops loading, naming the file
     return Bundle(
         path=d, version=d.name, manifest=manifest, index=index, post_ids=post_ids,
         author_ids=posts["author_id"].fill_null(-1).to_numpy().astype(np.int64), created_at_us=created,
         latents=latents, vectors=vectors, popularity=popularity,
-        histories=pl.read_parquet(d / HISTORIES_FILE), id_maps=load_id_maps(d),
+        histories=pl.read_parquet(d / HISTORIES_FILE), id_maps=load_id_maps(d), extra=extra,
     )

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 
 from recsys.errors import ArtifactError, ConfigError, RecsysError, SchemaError, UnknownIdError
+from serving import analysis_routes
 from serving import schemas as S
 from serving.ids import internal_events, internal_post, internal_request
 from serving.metrics import Metrics
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(_LatencyMiddleware, metrics=metrics)
     _errors(app)
     _routes(app)
+    app.include_router(analysis_routes.router, dependencies=[Depends(read_key)] if settings.read_requires_key else [])
     return app
 
 
@@ -297,7 +299,9 @@ def _routes(app: FastAPI) -> None:
             raise HTTPException(422, f"`events` must hold 1 to {cap} entries, got {len(req.events)}")
         with holder.write_lock:
             st = _state(request)
-            users = st.add_events(internal_events(st.ids, req.events))
+            events = internal_events(st.ids, req.events)
+            users = st.add_events(events)
+        analysis_routes.observe_events(request.app, events)  # trends count online events
         return {"accepted": len(req.events), "users": users}
 
     @app.post("/v1/admin/reload", response_model=S.ReloadResponse, dependencies=[Depends(write_key)])
