@@ -43,8 +43,9 @@ from recsys.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 K_MIN, K_MAX = 4, 256
-CHOOSE_SAMPLE = 20_000  # posts k-means sees while choosing k
-SILHOUETTE_SAMPLE = 4_000
+CHOOSE_SAMPLE = 10_000  # posts k-means sees while choosing k
+CHOOSE_NITER = 10
+SILHOUETTE_SAMPLE = 2_000
 JACCARD_MIN = 0.3  # a pair of clusters sharing less than this is not "the same cluster"
 CENTROID_COS_MIN = 0.8
 SHARED_MIN = 0.5  # fraction of new posts the previous bundle must hold to match by membership
@@ -82,13 +83,14 @@ def assign(x: np.ndarray, centroids: np.ndarray, chunk: int = 65_536) -> np.ndar
 
 
 def k_grid(n: int) -> list[int]:
-    """Candidate ks: K_MIN, x1.5 each step, up to min(K_MAX, sqrt(N))."""
+    """Candidate ks: K_MIN, x1.5 each step, up to min(K_MAX, sqrt(N)) (x2 beyond 32: fewer
+    k-means runs where each costs more)."""
     top = max(K_MIN, min(K_MAX, int(math.sqrt(n))))
     ks, k = [], float(K_MIN)
     while round(k) <= top:
         if not ks or round(k) != ks[-1]:
             ks.append(int(round(k)))
-        k *= 1.5
+        k *= 1.5 if k < 32 else 2.0
     return ks or [min(K_MIN, n)]
 
 
@@ -106,7 +108,7 @@ def choose_k(x: np.ndarray, seed: int = 0) -> tuple[int, dict[int, float]]:
     for k in k_grid(n):
         if k >= len(fit):
             break
-        c, _ = kmeans(fit, k, seed=seed)
+        c, _ = kmeans(fit, k, seed=seed, niter=CHOOSE_NITER)
         lab = assign(held, c)
         if len(np.unique(lab)) < 2:
             continue
