@@ -160,7 +160,9 @@ def post_sentiment(texts: list[str | None], clusters: np.ndarray, k: int, head_l
     source = np.where(has, "text", "none").astype(object)
     report: dict = {"model": "vaderSentiment 3.3.2 compound", "n_text": int(has.sum()), "n_without_text": int((~has).sum())}
     head = None
-    if head_latents is not None:
+    if not has.any():
+        report["head"] = {"kept": False, "reason": "no post has text: nothing to learn tone from"}
+    elif head_latents is not None:
         head, report["head"] = fit_head(head_latents[has], scores[has], clusters[has], k, seed=seed)
     else:
         report["head"] = {"kept": False, "reason": "no latents without text (no trained run)"}
