@@ -61,6 +61,7 @@ def build_bundle(
     manifest_extra: dict | None = None,
     on_file_written=None,
     online: pl.DataFrame | None = None,
+    analysis=None,
 ) -> tuple[Path, GateResult]:
     """Index `cat`, check recall@k on `queries` float32 (Q, d) against exact search, publish.
 
@@ -117,6 +118,7 @@ def build_bundle(
         id_maps=dict(cat.id_maps or {}),
         online=online,
         modality_codes=None if cat.modality_codes is None else cat.modality_codes[order],
+        analysis=analysis,  # recsys.analysis.store.Analysis (index/clusters.py) or None
     )
     path = B.publish(out_root, content, keep=keep, on_file_written=on_file_written)
     return path, gate
@@ -197,10 +199,13 @@ def build_from_run(
     if model["dataset_fingerprint"] and model["dataset_fingerprint"] != extra["dataset"]["fingerprint"]:
         logger.warning("run was trained on dataset %s, indexing dataset %s (posts unseen in training are content-only)",
                        model["dataset_fingerprint"], extra["dataset"]["fingerprint"])
+    from index.clusters import run_analysis
+
+    analysis = run_analysis(out_root, run, ds, feats, post_ids, latents_a, vectors_a)  # interest clusters, sentiment, activity
     return build_bundle(
         cat, queries, out_root, factory=factory, target_recall=target_recall, k=k, keep=keep,
         max_search_value=max_search_value, model=model, run_dir=Path(run_dir), manifest_extra=extra,
-        on_file_written=on_file_written, online=None if folded is None else folded.to_frame(),
+        on_file_written=on_file_written, online=None if folded is None else folded.to_frame(), analysis=analysis,
     )
 
 

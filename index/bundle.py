@@ -16,6 +16,8 @@ bundle files and writes / reads `manifest.json`.
         modality_codes.npy     float16 (N, M, Z) single-modality codes (optional; "why" modality,
                                recsys/explain.py), names in manifest["modality_codes"]
         run/                   copy of the trained run's files (self-contained bundle)
+        analysis/              optional: interest clusters, post sentiment, hourly activity
+                               (files named by recsys/analysis/store.py; index/clusters.py)
 
 Publishing builds into `INDEX_ROOT/.tmp-*`, fsyncs every file, renames the directory into
 `bundles/`, then swaps CURRENT. A crash at any point leaves the previous bundle live.
@@ -67,6 +69,7 @@ HISTORIES_FILE = "histories.parquet"
 ONLINE_FILE = "online.parquet"  # optional: the online log folded in (index.fold), when built with one
 CODES_FILE = "modality_codes.npy"  # optional
 RUN_DIR = "run"
+ANALYSIS_DIR = "analysis"
 REQUIRED = (MANIFEST, INDEX_FILE, IDS_FILE, POSTS_FILE, LATENTS_FILE, VECTORS_FILE, POPULARITY_FILE, HISTORIES_FILE)
 _VERSION_RE = re.compile(r"^v(\d{4,})$")
 LOCK_FILE = ".lock"
@@ -174,6 +177,7 @@ class BundleContent:
     id_maps: dict = field(default_factory=dict)  # entity -> recsys.ids.IdMap (string-id entities only)
     online: pl.DataFrame | None = None  # the folded online log (ONLINE_FILE)
     modality_codes: np.ndarray | None = None  # float16 (N, M, Z), optional
+    analysis: Any = None  # recsys.analysis.store.Analysis, written to analysis/
 
 
 def publish(
@@ -229,6 +233,10 @@ def _publish(root: Path, content: BundleContent, keep: int, version: str | None,
         if c.run_dir is not None:
             # the model files only: resume checkpoints (optimizer state) are not needed to serve
             shutil.copytree(c.run_dir, tmp / RUN_DIR, ignore=shutil.ignore_patterns("checkpoint*", ".*.tmp")); hook(RUN_DIR)
+        if c.analysis is not None:
+            from recsys.analysis.store import write_analysis
+
+            write_analysis(tmp / ANALYSIS_DIR, c.analysis); hook(ANALYSIS_DIR)
         manifest = dict(c.manifest)
         manifest.setdefault("id_types", id_types(c.id_maps))
         manifest.update(format=FORMAT, version=version, n_posts=n, created_at=dt.datetime.now(dt.UTC).isoformat(),
@@ -402,9 +410,14 @@ def load_bundle(root: Path, version: str | None = None, mmap: bool = False) -> B
             raise ArtifactError(f"bundle {d}: {msg}")
     set_default_param(index, manifest.get("search", {}).get("value"))
     created = posts["created_at"].cast(pl.Int64).fill_null(np.iinfo(np.int64).min).to_numpy()
+    extra = {}
+    if (d / ANALYSIS_DIR).is_dir():
+        from recsys.analysis.store import read_analysis
+
+        extra["analysis"] = read_analysis(d / ANALYSIS_DIR)  # a broken one stops loading, naming the file
     return Bundle(
         path=d, version=d.name, manifest=manifest, index=index, post_ids=post_ids,
         author_ids=posts["author_id"].fill_null(-1).to_numpy().astype(np.int64), created_at_us=created,
         latents=latents, vectors=vectors, popularity=popularity,
-        histories=pl.read_parquet(d / HISTORIES_FILE), id_maps=load_id_maps(d), modality_codes=codes,
+        histories=pl.read_parquet(d / HISTORIES_FILE), id_maps=load_id_maps(d), modality_codes=codes, extra=extra,
     )

@@ -85,10 +85,13 @@ def synthetic_catalogue(
 def build_from_latents(
     cat: Catalogue, out_root: Path, dim: int | None = None, max_history: int = 50, n_queries: int = 1000,
     factory: str | None = None, target_recall: float = 0.95, k: int = 100, keep: int = 5, seed: int = 0,
-    max_search_value: int | None = None, dataset: Path | None = None,
+    max_search_value: int | None = None, dataset: Path | None = None, events: pl.DataFrame | None = None,
+    n_clusters: int | None = None,
 ) -> tuple[Path, GateResult]:
     """Fill `cat.vectors` with the synthetic model's post vectors and publish a bundle (naming
-    `dataset` as its data root, e.g. one written by `write_posts_dataset`, when given)."""
+    `dataset` as its data root, e.g. one written by `write_posts_dataset`, when given). With
+    `events` (post_id, ts), the bundle also gets its interest clusters (`n_clusters`, default:
+    the k rule) and hourly activity (index/clusters.py)."""
     from recsys.runs import load_run
 
     z = cat.latents.shape[1]
@@ -108,9 +111,18 @@ def build_from_latents(
             queries = cat.vectors[rng.choice(len(cat.vectors), min(n_queries, len(cat.vectors)), replace=False)]
         model = {"kind": "run", "fingerprint": run.fingerprint, "latent_dim": z, "dim": run.dim,
                  "max_history": max_history, "modalities": dict(run.modalities), "synthetic": True}
+        analysis = None
+        if events is not None:
+            from index.clusters import bundle_analysis
+            from recsys.analysis.build import Inputs
+
+            n = len(cat.post_ids)
+            inp = Inputs(cat.post_ids, cat.latents, None, {MODALITY: np.ones(n, bool)}, [None] * n, cat.created_at_us, "synthetic")
+            analysis = bundle_analysis(out_root, inp, events, vectors=cat.vectors, k=n_clusters, seed=seed)
         return build_bundle(cat, queries, out_root, factory=factory, target_recall=target_recall, k=k, keep=keep,
                             max_search_value=max_search_value, model=model, run_dir=run_dir,
-                            manifest_extra={"dataset": {"path": str(Path(dataset).resolve())}} if dataset else None)
+                            manifest_extra={"dataset": {"path": str(Path(dataset).resolve())}} if dataset else None,
+                            analysis=analysis)
 
 
 def write_posts_dataset(cat: Catalogue, root: Path, media: list[Path]) -> Path:

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("recsys.commands.evaluate", "full-ranking offline evaluation of a run or baseline"),
     "gallery": ("recsys.commands.gallery", "HTML page of sampled users: history, a run's and a baseline's top-k, hits marked"),
     "train": ("training.cli", "train the multimodal autoencoder + user profile model"),
+    "trends": ("recsys.commands.trends", "interest clusters, sentiment and burst alarms over a dataset's history (report + plot)"),
     "build-index": ("index.cli", "build and publish a versioned FAISS bundle from a trained run"),
     "index": ("index.admin_cli", "list / roll back published index bundles"),
     "serve": ("serving.cli", "serve the recommendation API (FastAPI + uvicorn)"),

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
 
 from recsys.errors import ArtifactError, ConfigError, RecsysError, SchemaError, UnknownIdError
+from serving import analysis_routes
 from serving import schemas as S
 from serving import ui
 from serving.ids import internal_events, internal_post, internal_request
@@ -132,6 +133,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _errors(app)
     _routes(app)
     _openapi(app, (S.RecommendRequest, S.BatchRequest, S.NewPost, S.EventsRequest))
+    reads_open = settings.open_reads
+    app.include_router(analysis_routes.router, dependencies=[] if reads_open else [Depends(read_key)],
+                       responses=_errors_doc(*((422, 503, 404) if reads_open else (401, 403, 422, 503, 404))))
     return app
 
 
@@ -436,6 +440,7 @@ def _routes(app: FastAPI) -> None:
         events = internal_events(st.ids, req.events)
         check_room_for_events(st, events, settings)
         users = holder.journal.add_events(events)
+        analysis_routes.observe_events(request.app, events)  # trends count online events
         return {"accepted": len(req.events), "users": users}
 
     @app.post("/v1/admin/reload", response_model=S.ReloadResponse, dependencies=write_deps,

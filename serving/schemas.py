@@ -252,3 +252,70 @@ class UserHistory(BaseModel):
     user_id: int | str
     known: bool
     history: list[int | str] = Field(description="post ids, most recent last (bundle history + online events)")
+
+
+# --- analysis (serving/analysis_routes.py) ----------------------------------------------------
+
+class Sparkline(BaseModel):
+    step_hours: int = Field(description="hours per point")
+    values: list[int] = Field(description="engagement events per step, oldest first, over the last 4 windows")
+
+
+class TrendItem(BaseModel):
+    cluster_id: int = Field(description="stable across rebuilds (matched to the previous bundle's clusters)")
+    label: str = Field(description="the cluster's most distinctive words (c-TF-IDF), or its modality mix without text")
+    score: float | None = Field(description="burst score z = (X - E) / sqrt(E + 1)")
+    flagged: bool = Field(description="z >= 5, X / E >= 1.5 and X >= 5: surging")
+    observed: int = Field(description="X: engagement events in the window")
+    expected: float | None = Field(description="E: events at the cluster's baseline share of all activity")
+    ratio: float | None = Field(description="X / E")
+    new_posts: int = Field(description="posts created in the window")
+    new_post_velocity: float | None = Field(description="posts created per hour in the window")
+    velocity_ratio: float | None = Field(description="that rate over the baseline's rate")
+    sentiment: float | None = Field(description="mean sentiment [-1, 1] of the posts engaged with in the window")
+    sentiment_baseline: float | None = Field(description="the same over the baseline")
+    representative_post_ids: list[int | str] = Field(description="posts nearest the cluster's centre")
+    sparkline: Sparkline
+
+
+class TrendsResponse(BaseModel):
+    bundle_version: str
+    as_of: dt.datetime = Field(description="end of the window (the request's `now`, else the latest activity or the clock, whichever is earlier)")
+    window_hours: int
+    live_events: int = Field(description="events received online (POST /v1/events) counted on top of the bundle's history")
+    statistic: str
+    items: list[TrendItem]
+
+
+class ProfileCluster(BaseModel):
+    cluster_id: int
+    label: str
+    weight: float = Field(description="share of the user's interest (mean of the history and vector views)")
+    from_history: float | None = Field(description="recency-weighted share of the user's interactions in this cluster")
+    from_vector: float | None = Field(description="softmax of cos(user vector, the cluster's mean post vector)")
+    interactions: int = Field(description="history posts in this cluster")
+    example_post_ids: list[int | str] = Field(description="the user's latest posts in it (else the cluster's representatives)")
+    sentiment: float | None = Field(description="mean sentiment of the user's posts in it")
+
+
+class PreferredModality(BaseModel):
+    modality: str
+    lift: float = Field(description="share of the user's posts with it over its share in the catalogue")
+    shares: dict[str, float]
+
+
+class ProfileActivity(BaseModel):
+    interactions: int = Field(description="posts the user has interacted with (stored + online)")
+    history_used: int = Field(description="recent history posts the profile is built from")
+    clusters_touched: int
+    mean_sentiment: float | None
+
+
+class ProfileResponse(BaseModel):
+    user_id: int | str
+    bundle_version: str
+    has_history: bool
+    message: str | None = Field(description="set when there is little or nothing to profile")
+    clusters: list[ProfileCluster]
+    preferred_modality: PreferredModality | None
+    activity: ProfileActivity

@@ -28,6 +28,8 @@ Output (written to a temporary sibling, then renamed into place):
     ground_truth/authors.parquet         author_id, topic, popularity
     ground_truth/user_preferences.parquet user_id, topic, weight   (weights sum to 1 per user)
     ground_truth/user_authors.parquet    user_id, author_id
+    ground_truth/post_tones.parquet      post_id, tone (hidden sentiment in [-1, 1]), label (-1 / 0 / +1)
+    ground_truth/bursts.parquet          burst_id, topic, start, end, gain (scheduled surges, synth_bursts.py)
 
 Same seed -> byte-identical tables and media files. No splits: `recsys split` makes them.
 """
@@ -46,8 +48,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recsys.data.synth_media import MOTIONS, render_scene, write_jpeg, write_video
-from recsys.data.synth_text import TOPIC_NAMES, make_text
+from recsys.data.synth_bursts import BURSTS_FILE, burst_boost, schedule_bursts, write_bursts
+from recsys.data.synth_media import MOTIONS, brighten, render_scene, write_jpeg, write_video
+from recsys.data.synth_text import TOPIC_NAMES, draw_tones, make_text, tone_label
 from recsys.dataset import Dataset, save_dataset
 from recsys.errors import ConfigError
 from recsys.io import write_parquet
@@ -63,6 +66,8 @@ US_PER_DAY = 86_400 * 1_000_000
 # Independent random streams, so that e.g. the media of post 7 do not depend on how many
 # interactions were drawn before (and media can be rendered in any order).
 _S_WORLD, _S_TEXT, _S_IMAGE, _S_VIDEO, _S_EVENTS = range(5)
+_S_TONE = 6  # 5 is synth_bursts'
+
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,10 @@ class SynthConfig:
     recency_tau_days: float = 4.0
     recency_floor: float = 0.15
     event_weights: tuple[float, float, float, float] = (1.0, 2.0, 3.0, 4.0)  # view, like, comment, share
+    # trends and sentiment ground truth (synth_bursts.py, synth_text.py)
+    n_bursts: int = 5  # scheduled topic surges (0: none)
+    burst_gain: float = 5.0  # choice-weight multiplier of the surging topic's posts
+    tone_brightness: float = 0.2  # images are brighter by this x tone (tone visible without text)
 
     PRESETS = ("tiny", "small", "default")
 
@@ -256,6 +265,7 @@ def simulate_interactions(cfg: SynthConfig, w: World) -> dict[str, np.ndarray]:
     window_us = int(cfg.days * US_PER_DAY)
     tau_us = cfg.recency_tau_days * US_PER_DAY
     pop = w.post_pop**cfg.popularity_exp  # (N,)
+    bursts = schedule_bursts(cfg)
     users, posts, times, events = [], [], [], []
     for u in range(len(w.user_pref)):
         fav = np.isin(w.post_author, w.user_fav[u])  # (N,)
@@ -269,6 +279,7 @@ def simulate_interactions(cfg: SynthConfig, w: World) -> dict[str, np.ndarray]:
             if not avail.any():
                 continue
             p = np.where(avail, static * (cfg.recency_floor + np.exp(-np.maximum(age, 0) / tau_us)), 0.0)
+            p = p * burst_boost(bursts, int(t), w.post_topic)
             i = int(rng.choice(len(p), p=p / p.sum()))
             taken[i] = True
             # engagement: stronger reactions to matching topics and favourite authors
@@ -340,17 +351,19 @@ def _write(root: Path, cfg: SynthConfig, progress: bool) -> Dataset:
         t0 = t0.replace(tzinfo=timezone.utc)
     t0_us = int(t0.timestamp()) * 1_000_000
 
+    tones = draw_tones(_rng(cfg, _S_TONE), w.post_topic, w.post_author, cfg.n_topics, cfg.n_authors)  # (N,)
     texts: list[str | None] = []
     images: list[str | None] = []
     videos: list[str | None] = []
     bar = _progress(N, "synth media", progress)
     for i in range(N):
         pid, topic = int(media_no[i]), w.topics[int(w.post_topic[i])]
-        texts.append(make_text(_rng(cfg, _S_TEXT, pid), topic, w.topics, cfg.text_noise) if w.has_text[i] else None)
+        texts.append(make_text(_rng(cfg, _S_TEXT, pid), topic, w.topics, cfg.text_noise, tone=tones[i]) if w.has_text[i] else None)
         img = vid = None
         if w.has_image[i]:
             img = f"{IMAGES_DIR}/{pid:06d}.jpg"
-            write_jpeg(render_scene(_rng(cfg, _S_IMAGE, pid), topic, cfg.image_size), root / img, cfg.jpeg_quality)
+            scene = brighten(render_scene(_rng(cfg, _S_IMAGE, pid), topic, cfg.image_size), cfg.tone_brightness * tones[i])
+            write_jpeg(scene, root / img, cfg.jpeg_quality)
         if w.has_video[i]:
             vid = f"{VIDEOS_DIR}/{pid:06d}.mp4"
             write_video(_rng(cfg, _S_VIDEO, pid), topic, root / vid, size=cfg.video_size,
@@ -395,6 +408,8 @@ def _write(root: Path, cfg: SynthConfig, progress: bool) -> Dataset:
     fav_users = np.repeat(user_ids, [len(f) for f in w.user_fav])
     fav_authors = author_ids[np.concatenate(w.user_fav)] if w.user_fav else np.zeros(0, np.int64)
     write_parquet(gt / "user_authors.parquet", pl.DataFrame({"user_id": fav_users, "author_id": fav_authors}))
+    write_parquet(gt / "post_tones.parquet", pl.DataFrame({"post_id": post_ids, "tone": tones, "label": tone_label(tones)}))
+    write_bursts(gt, schedule_bursts(cfg), topics, t0_us)
 
     end = datetime.fromtimestamp((t0_us + int(cfg.days * US_PER_DAY)) / 1e6, timezone.utc)
     meta = {
@@ -406,7 +421,7 @@ def _write(root: Path, cfg: SynthConfig, progress: bool) -> Dataset:
         "ground_truth": {
             "dir": GROUND_TRUTH_DIR,
             "files": ["topics.parquet", "post_topics.parquet", "authors.parquet",
-                      "user_preferences.parquet", "user_authors.parquet"],
+                      "user_preferences.parquet", "user_authors.parquet", "post_tones.parquet", BURSTS_FILE],
         },
     }
     ds = save_dataset(root, posts, inter, meta=meta)

@@ -264,6 +264,15 @@ def render_scene(rng: np.random.Generator, topic: str, size: int) -> Image.Image
     return PAINTERS[topic](rng, size)
 
 
+def brighten(img: Image.Image, amount: float) -> Image.Image:
+    """`img` with brightness scaled by (1 + amount); amount 0 returns it unchanged."""
+    if amount == 0:
+        return img
+    from PIL import ImageEnhance
+
+    return ImageEnhance.Brightness(img).enhance(1.0 + float(amount))
+
+
 def write_jpeg(img: Image.Image, path: Path, quality: int = 85) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()

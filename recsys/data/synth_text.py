@@ -6,6 +6,11 @@ A small fraction of words come from another topic (`noise`), so the text signal 
 not perfectly clean.
 
     make_text(rng, "cooking", topics=TOPIC_NAMES, noise=0.1) -> "Just tried a smoky risotto ..."
+
+Tone (the sentiment ground truth): every post has a hidden tone in [-1, 1] (`draw_tones`: the
+topic's mood + the author's temperament + the post's own); a text with |tone| >= TONE_NEUTRAL
+carries one or two tone words of that sign (`make_text(..., tone=t)`), a neutral one none, and
+the filler sentences never contradict the tone. `tone_label` maps a tone to neg / neu / pos.
 """
 
 from __future__ import annotations
@@ -102,10 +107,37 @@ TEMPLATES = (
     "Here is how I {v} my {n} in ten minutes.",
 )
 FILLERS = ("Thoughts?", "Love this.", "Again tomorrow!", "What a day.", "So good.", "Highly recommend.", "")
+POSITIVE_FILLERS = frozenset({"Love this.", "So good.", "Highly recommend."})
+
+TONE_NEUTRAL = 0.25  # |tone| below this: neutral (no tone words)
+TONE_WORDS = {
+    1: ["amazing", "wonderful", "fantastic", "great", "excellent", "beautiful", "perfect", "happy", "thrilled", "delighted"],
+    -1: ["awful", "terrible", "disappointing", "horrible", "miserable", "frustrating", "annoying", "ugly", "sad", "ruined"],
+}
+TONE_TEMPLATES = ("Honestly it was {w}.", "Feeling {w} about it.", "Such a {w} experience.", "Just {w}, {w2} even.")
 
 
-def make_text(rng: np.random.Generator, topic: str, topics: tuple[str, ...] = TOPIC_NAMES, noise: float = 0.1) -> str:
-    """1-3 sentences about `topic`; each slot draws from another topic with probability `noise`."""
+def tone_label(tone: np.ndarray | float) -> np.ndarray:
+    """Tone in [-1, 1] -> int8 label: -1 negative, 0 neutral, +1 positive (|tone| < TONE_NEUTRAL)."""
+    t = np.asarray(tone, np.float64)
+    return np.where(t >= TONE_NEUTRAL, 1, np.where(t <= -TONE_NEUTRAL, -1, 0)).astype(np.int8)
+
+
+def draw_tones(rng: np.random.Generator, post_topic: np.ndarray, post_author: np.ndarray, n_topics: int,
+               n_authors: int) -> np.ndarray:
+    """float64 (N,) hidden tone per post in [-1, 1]: topic mood (some topics are sunnier) + author
+    temperament + the post's own mood."""
+    topic_mood = rng.uniform(-0.35, 0.35, n_topics)
+    author_mood = rng.normal(0.0, 0.25, n_authors)
+    own = rng.normal(0.0, 0.5, len(post_topic))
+    return np.clip(topic_mood[post_topic] + author_mood[post_author] + own, -1.0, 1.0)
+
+
+def make_text(rng: np.random.Generator, topic: str, topics: tuple[str, ...] = TOPIC_NAMES, noise: float = 0.1,
+              tone: float | None = None) -> str:
+    """1-3 sentences about `topic`; each slot draws from another topic with probability `noise`.
+    With a `tone`, a non-neutral post gets a tone sentence (drawn after everything else, so the
+    rest of the text is the one drawn without a tone) and no filler of the other sign."""
 
     def pick(kind: str) -> str:
         src = topic
@@ -121,8 +153,16 @@ def make_text(rng: np.random.Generator, topic: str, topics: tuple[str, ...] = TO
         s = t.format(a=a, A=a.capitalize(), n=pick("nouns"), n2=pick("nouns"), v=pick("verbs"))
         sentences.append(s[0].upper() + s[1:])
     filler = FILLERS[int(rng.integers(len(FILLERS)))]
+    if tone is not None and filler in POSITIVE_FILLERS and tone_label(tone) <= 0:
+        filler = "What a day."  # a neutral or negative post does not say "Love this."
     if filler:
         sentences.append(filler)
     n_tags = int(rng.integers(0, 3))
     tags = [VOCAB[topic]["tags"][int(i)] for i in rng.choice(len(VOCAB[topic]["tags"]), n_tags, replace=False)]
+    if tone is not None and tone_label(tone) != 0:
+        words = TONE_WORDS[int(tone_label(tone))]
+        w, w2 = (words[int(i)] for i in rng.choice(len(words), 2, replace=False))
+        n = 2 if abs(tone) >= 0.6 else 1  # stronger tone, more tone words
+        sentences.append(TONE_TEMPLATES[int(rng.integers(len(TONE_TEMPLATES) - (1 if n == 1 else 0)))].format(w=w, w2=w2)
+                         if n == 1 else TONE_TEMPLATES[-1].format(w=w, w2=w2))
     return " ".join(sentences + tags)
