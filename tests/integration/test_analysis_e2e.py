@@ -40,7 +40,7 @@ def platform(tiny_encoded: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 
 @pytest.fixture(scope="module")
 def client(platform):
-    with TestClient(create_app(Settings(index_root=platform["root"], api_key="k3y"))) as c:
+    with TestClient(create_app(Settings(index_root=platform["root"], api_key="k3y", open_reads=True))) as c:
         yield c
 
 
@@ -123,7 +123,7 @@ def test_bundle_without_clusters_answers_404(tmp_path):
 
     cat, _ = synthetic_catalogue(300, 8, n_users=5, n_authors=5, n_clusters=4)
     build_from_latents(cat, tmp_path / "idx", n_queries=5, k=10)
-    with TestClient(create_app(Settings(index_root=tmp_path / "idx"))) as c:
+    with TestClient(create_app(Settings(index_root=tmp_path / "idx", open_reads=True))) as c:
         r = c.get("/v1/trends")
         assert r.status_code == 404 and "build-index" in r.json()["detail"]
 

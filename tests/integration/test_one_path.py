@@ -42,7 +42,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.fixture(scope="module")
 def client(platform):
-    with TestClient(create_app(Settings(index_root=platform["root"], api_key="k3y"))) as c:
+    with TestClient(create_app(Settings(index_root=platform["root"], api_key="k3y", open_reads=True))) as c:
         yield c
 
 

@@ -37,7 +37,7 @@ def test_log_folds_into_the_next_bundle_and_training(tiny_encoded: Path, tmp_pat
     new_pid, victim, x1, x2 = max(post_ids) + 1000, post_ids[0], post_ids[1], post_ids[2]
     user = int(ds.interactions["user_id"][0])
     f = {m: feats[m].aligned(np.array([post_ids[3]]))[0][0].tolist() for m in feats}
-    settings = Settings(index_root=root, api_key="k", log_poll_ms=5)
+    settings = Settings(index_root=root, api_key="k", log_poll_ms=5, open_reads=True)
     n_inter = len(ds.interactions)
 
     with TestClient(create_app(settings)) as c:

@@ -35,7 +35,7 @@ def bundle_root(tmp_path_factory) -> Path:
 
 
 def start_server(root: Path, log: str, port: int) -> subprocess.Popen:
-    env = {**os.environ, "RECSYS_API_KEY": "k", "RECSYS_ONLINE_LOG": log, "RECSYS_K_MAX": "5000", "RECSYS_LOG_POLL_MS": "5"}
+    env = {**os.environ, "RECSYS_API_KEY": "k", "RECSYS_OPEN_READS": "true", "RECSYS_ONLINE_LOG": log, "RECSYS_K_MAX": "5000", "RECSYS_LOG_POLL_MS": "5"}
     proc = subprocess.Popen([sys.executable, "-m", "recsys.cli", "serve", "--index", str(root), "--port", str(port),
                              "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     t0 = time.time()

@@ -10,13 +10,13 @@ from fastapi.testclient import TestClient
 
 from recsys.online_log import open_log
 from serving.app import create_app
-from tests.unit.serving.conftest import settings_for
+from tests.unit.serving.conftest import READ, settings_for
 
 KEY = {"X-API-Key": "secret"}
 
 
 def _app(ivf_bundle, log_url):
-    return TestClient(create_app(settings_for(ivf_bundle, online_log=log_url, log_poll_ms=5)))
+    return TestClient(create_app(settings_for(ivf_bundle, online_log=log_url, log_poll_ms=5)), headers=READ)
 
 
 def _ids(r) -> list[int]:
@@ -64,10 +64,10 @@ def test_two_workers_share_writes_and_a_restart_replays_them(ivf_bundle, log_url
 
 
 def test_without_a_log_writes_stay_in_memory(ivf_bundle):
-    with TestClient(create_app(settings_for(ivf_bundle, online_log="off"))) as a:
+    with TestClient(create_app(settings_for(ivf_bundle, online_log="off")), headers=READ) as a:
         assert a.post("/v1/posts", json={"post_id": 777002, "features": {"vec": [0.3] * 16}}, headers=KEY).status_code == 201
         assert a.get("/readyz").json()["delta_posts"] == 1
-    with TestClient(create_app(settings_for(ivf_bundle, online_log="off"))) as b:
+    with TestClient(create_app(settings_for(ivf_bundle, online_log="off")), headers=READ) as b:
         assert b.get("/readyz").json()["delta_posts"] == 0
 
 
