@@ -236,16 +236,36 @@ def _wrap_distributed(model: Recommender, cfg: TrainConfig):
     constraints = {t: ParameterConstraints(sharding_types=kinds, compute_kernels=["fused"]) for t in model.ids.sizes}
     planner = EmbeddingShardingPlanner(topology=Topology(world_size=world, compute_device="cpu"), constraints=constraints)
     plan = planner.collective_plan(model, [sharder], dist.GroupMember.WORLD)
+    init = {f"ids.ebc.embedding_bags.{t}.weight": w.detach().clone() for t, w in zip(model.ids.sizes, model.ids.all_rows())}
     dmp = DistributedModelParallel(model, device=torch.device("cpu"), plan=plan, sharders=[sharder])
+    _copy_into_shards(dmp, init)  # DMP draws fresh table weights; keep the seeded ones
     if dist.get_rank() == 0:
         for mod, params in plan.plan.items():
             for t, ps in params.items():
-                logger.info("sharding %s.%s: %s over ranks %s", mod, t, ps.sharding_type, ps.ranks)
+                print(f"sharding {mod}.{t}: {ps.sharding_type} over ranks {ps.ranks}", flush=True)
     dense = KeyedOptimizerWrapper(
         dict(in_backward_optimizer_filter(dmp.named_parameters())),
         lambda params: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
     )
     return dmp, CombinedOptimizer([dmp.fused_optimizer, dense])
+
+
+@torch.no_grad()
+def _copy_into_shards(dmp, full: dict[str, torch.Tensor]) -> None:
+    """Write full (rows, d) tables into this rank's shards of `dmp`'s state (ShardedTensor
+    views of the fused tables, or plain tensors for unsharded ones)."""
+    from torch.distributed._shard.sharded_tensor import ShardedTensor
+
+    sd = dmp.state_dict()
+    for key, w in full.items():
+        t = sd[key] if key in sd else sd[f"module.{key}"]
+        if isinstance(t, ShardedTensor):
+            for sh in t.local_shards():
+                (r, c), (nr, nc) = sh.metadata.shard_offsets, sh.metadata.shard_sizes
+                sh.tensor.copy_(w[r : r + nr, c : c + nc])
+        else:
+            t.copy_(w)
+    dmp.load_state_dict(sd)  # the state dict's shards may be copies: load them back
 
 
 class _Both:
