@@ -165,6 +165,28 @@ def test_distributed_two_processes_learn(small_authored, tmp_path):
     assert run.post_table is not None and run.user_table is not None and run.author_table is not None
 
 
+def test_cached_propagation_learns_and_auto_picks_it_above_the_edge_bound(small_authored, tmp_path):
+    """`propagation=auto`: full propagation on a small graph, the cached snapshot above
+    `cached_above_edges`; the cached path trains (loss down, valid recall far above chance)."""
+    from recsys.model import ModelConfig, propagation_mode
+
+    cfg = ModelConfig(modalities=(("a", 4),))
+    assert propagation_mode(cfg, 1_000_000) == "full" and propagation_mode(cfg, 1_000_001) == "cached"
+    with pytest.raises(ConfigError, match="loss='full'"):
+        propagation_mode(ModelConfig(modalities=(("a", 4),), propagation="cached", loss="full"), 10)
+    out = train(
+        TrainConfig.preset("tiny", data=str(small_authored), out=str(tmp_path / "c"), epochs=5).with_overrides(
+            ["cached_above_edges=10", "refresh_steps=2"]  # auto -> cached on this small graph
+        )
+    )
+    assert json.loads((out / "run.json").read_text())["model_config"]["propagation"] == "auto"
+    hist = json.loads((out / "run.json").read_text())["history"]
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert json.loads((out / "metrics.json").read_text())["valid"]["recall@20"] > 0.3
+    run = load_run(out)
+    assert run.post_table is not None and run.user_table is not None  # served tables exported as usual
+
+
 def test_sharded_training_gives_the_losses_of_one_process(small_authored, tmp_path):
     """torchrun, 2 gloo ranks, ID tables sharded by the planner (cached propagation, the
     scale path) against one unsharded process that takes the same two half-batches per step
