@@ -112,6 +112,12 @@ class IdTables(nn.Module):
         ar = torch.arange(S, dtype=torch.int64)
         return self.rows_kjt({t: ar[:n] for t, n in self.sizes.items()}, S)
 
+    def set_sparse(self, sparse: bool) -> None:
+        """Sparse gradients for the (unsharded) tables: a lookup of a few ids then yields a
+        gradient of those rows only, not of the whole table."""
+        for eb in self.ebc.embedding_bags.values():
+            eb.sparse = sparse
+
     def rows_kjt(self, ids: dict[str, torch.Tensor], stride: int) -> KeyedJaggedTensor:
         """KJT of bags of one id: bag i of feature `<table>_id` = [ids[table][i]] for i below
         len(ids[table]), empty bags up to `stride` (a table missing from `ids` gets only empty

@@ -424,8 +424,13 @@ def train(cfg: TrainConfig) -> Path:
         groups = [{"params": dense, "lr": cfg.lr, "weight_decay": cfg.weight_decay}]
         if cfg.id_optimizer not in ("adam", "adagrad"):
             raise ConfigError(f"id_optimizer must be 'adam' or 'adagrad', got {cfg.id_optimizer!r}")
+        sparse = model.mode == "cached" and bool(id_params)
+        if sparse:  # a step touches a few rows: sparse gradients, an optimizer that updates only those
+            model.ids.set_sparse(True)
         if id_params and cfg.id_optimizer == "adagrad":  # the fused Adagrad of sharded tables, unfused
             opt = _Both(torch.optim.Adam(groups), torch.optim.Adagrad(id_params, lr=cfg.sparse_lr, eps=1e-8))
+        elif sparse:  # lazy Adam: moments of the rows in the batch only (dense Adam is O(table) per step)
+            opt = _Both(torch.optim.Adam(groups), torch.optim.SparseAdam(id_params, lr=cfg.id_lr))
         else:
             if id_params:
                 groups.append({"params": id_params, "lr": cfg.id_lr, "weight_decay": 0.0})
@@ -433,7 +438,9 @@ def train(cfg: TrainConfig) -> Path:
         step_model = model
 
     state = {"epoch": 0, "best": -1.0, "best_epoch": 0, "bad": 0, "history": []}
-    use_ema = cfg.ema > 0 and not distributed
+    # The EMA is a pass over the whole state per step: off in cached mode, whose step must not
+    # grow with the tables.
+    use_ema = cfg.ema > 0 and not distributed and model.mode == "full"
     ema_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if use_ema else None
     if cfg.resume:
         if distributed:
