@@ -1,18 +1,20 @@
 """Scale check of `recsys.evaluation.evaluate`: full ranking of U users over N posts with a
 random d-dim factor scorer, chunked so that one (B, N) score block stays under --chunk-mb.
 
-    .venv/bin/python bench/eval_scale.py                       # 100k users x 1M posts, measures 4,096 users
-    .venv/bin/python bench/eval_scale.py --measure-users 100000  # the full run
+    .venv/bin/python bench/eval_scale.py                          # 100k users x 1M posts, all measured
+    .venv/bin/python bench/eval_scale.py --measure-users 8192     # a quick look (extrapolated)
 
 Every user has --train items (masked) and one test item; only the first --measure-users users
-get their test item, so only they are scored, and the time for all U users is extrapolated
-linearly (the cost is per user: one (1, N) score row, mask, top-K). Prints seconds, users/s
-and peak RSS.
+get their test item, so only they are scored (with fewer than --users, the time for all U users
+is extrapolated linearly: the cost is per user, one (1, N) score row, mask, top-K). Prints
+seconds split into scoring, masking and top-K (the harness's own helpers, timed around each
+call), users/s, the process CPU seconds (load-independent on a shared machine) and peak RSS.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 
@@ -20,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+import recsys.evaluation as ev
 from recsys.evaluation import evaluate
 from recsys.interactions import InteractionData
 
@@ -44,7 +47,7 @@ def main() -> None:
     ap.add_argument("--posts", type=int, default=1_000_000)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--train", type=int, default=20, help="masked train items per user")
-    ap.add_argument("--measure-users", type=int, default=4096, help="users actually scored (extrapolate to --users)")
+    ap.add_argument("--measure-users", type=int, default=100_000, help="users actually scored (fewer than --users: extrapolated)")
     ap.add_argument("--chunk-mb", type=int, default=512, help="bound on one (B, N) float32 score block")
     ap.add_argument("--ks", type=int, nargs="+", default=[10, 20, 50])
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
@@ -65,14 +68,32 @@ def main() -> None:
     setup_s = time.perf_counter() - t0
     rss_setup = peak_rss_gb()
 
+    split = {"mask": 0.0, "topk": 0.0}
+
+    def timed(name, fn):
+        def wrapper(*a, **kw):
+            t0 = time.perf_counter()
+            out = fn(*a, **kw)
+            split[name] += time.perf_counter() - t0
+            return out
+        return wrapper
+
+    ev._mask_inplace, ev._topk_canonical = timed("mask", ev._mask_inplace), timed("topk", ev._topk_canonical)
+    load0, cpu0 = os.getloadavg()[0], time.process_time()
     r = evaluate(scorer, data, "test", ks=args.ks, chunk_users=2048, max_chunk_bytes=args.chunk_mb << 20)
+    cpu = time.process_time() - cpu0
     t = r["timings"]
     per_user = t["total_s"] / r["n_users"]
     print(f"eval_scale: {U:,} users x {N:,} posts, d={args.dim}, {args.train} masked items/user, K={args.ks}, "
           f"torch threads {torch.get_num_threads()}")
     print(f"  setup (data + factors): {setup_s:.1f} s, peak RSS after setup {rss_setup:.2f} GB")
-    print(f"  measured: {r['n_users']:,} users in {t['total_s']:.1f} s (score {t['score_s']:.1f}, mask+top-K {t['rank_s']:.1f}, "
-          f"metrics {t['metrics_s']:.2f}); chunk {t['chunk_users']} users ({t['chunk_users'] * N * 4 / 2**20:.0f} MB per score block)")
+    print(f"  measured: {r['n_users']:,} users in {t['total_s']:.1f} s wall: score {t['score_s']:.1f}, mask {split['mask']:.1f}, "
+          f"top-K {split['topk']:.1f}, metrics {t['metrics_s']:.2f}; chunk {t['chunk_users']} users "
+          f"({t['chunk_users'] * N * 4 / 2**20:.0f} MB per score block)")
+    print(f"  process CPU {cpu:.0f} s over {t['total_s']:.0f} s wall ({cpu / max(t['total_s'], 1e-9):.2f} cores busy); "
+          f"load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end on {os.cpu_count()} cores")
+    flops = 2.0 * r["n_users"] * N * args.dim
+    print(f"  arithmetic: {flops / 1e12:.2f} TFLOP in the score products, {flops / 1e9 / max(t['score_s'], 1e-9):.0f} GFLOP/s achieved")
     print(f"  {r['n_users'] / t['total_s']:,.0f} users/s -> all {U:,} users: "
           f"{'measured' if M == U else 'extrapolated'} {per_user * U:,.0f} s ({per_user * U / 60:.1f} min)")
     print(f"  peak RSS: {peak_rss_gb():.2f} GB")

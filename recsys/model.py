@@ -23,6 +23,22 @@ Loss (weights in `ModelConfig`):
 ID dropout (posts and users) during training also teaches the content / bag paths, and the
 graph is propagated without the batch's own edges (`mask_target_edges`: the user's ID vector
 cannot simply contain the target post).
+
+Propagation during training (`propagation`; inference always propagates the final tables over
+the whole graph once, without gradients):
+    full    every step propagates all rows (U+N, d) over the whole graph (rebuilt without the
+            batch's edges), back-propagates through it and encodes every post: exact, but the
+            cost of a step grows with the platform (TikTok-size graphs; the README figures).
+    cached  at the start of each epoch and every `refresh_steps` steps, without gradients:
+                delta = propagate(E) - E  over the whole graph,  latents of every post;
+            then each step looks up only its own rows (a KJT of the batch's user / post /
+            author ids, so sharded tables serve it) and uses
+                e_u = E_u + delta_u - c a_ui sg(E_i),   e_i = E_i + delta_i - c a_ui sg(E_u)
+            (c = 1/(layers+1), a_ui the pair's normalised adjacency weight: the first-layer share
+            of the pair's own edge taken out, the cheap form of `mask_target_edges`); it
+            encodes only the batch's target / negative posts and reads history latents from the
+            snapshot. Gradients reach the batch's rows and posts only (the neighbourhood part is
+            constant between refreshes), so a step costs O(B * L) whatever the graph's size.
 """
 
 from __future__ import annotations
@@ -34,6 +50,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from recsys.autoencoder import AutoencoderConfig, MultimodalAutoencoder, autoencoder_losses
+from recsys.errors import ConfigError
 from recsys.user_profile import IdTables, UserProfile, UserProfileConfig, id_bag
 
 
@@ -67,6 +84,12 @@ class ModelConfig:
     cold_knn: int = 10  # serving: a post without an ID row borrows the ID rows of its k nearest
     # posts by content vector (softmax-weighted); 0 = content vector only
     mask_target_edges: bool = True  # propagate without the batch's own edges (no target leakage)
+    # How training propagates the ID tables (module docstring, "Propagation during training"):
+    # "full" | "cached" | "auto" = "cached" when the train graph has more than
+    # `cached_above_edges` edges, else "full".
+    propagation: str = "auto"
+    cached_above_edges: int = 1_000_000
+    refresh_steps: int = 500  # cached: steps between snapshots (plus one at the start of every epoch)
 
     def autoencoder(self) -> AutoencoderConfig:
         return AutoencoderConfig(
@@ -143,6 +166,8 @@ class Recommender(nn.Module):
             self.register_buffer("post_author", torch.full((cfg.n_posts,), -1, dtype=torch.int64))
             self.register_buffer("author_known", torch.zeros(n_authors, dtype=torch.bool))
         self.adj: torch.Tensor | None = None
+        self.mode = "full"  # training propagation actually used ("full" | "cached"), set by `set_graph`
+        self._snap: dict[str, torch.Tensor] | None = None  # cached mode: delta_user, delta_post, latents
 
     # -- training graph -------------------------------------------------------------------
     def set_graph(self, users: torch.Tensor, posts: torch.Tensor, post_author: torch.Tensor | None = None) -> None:
@@ -161,6 +186,48 @@ class Recommender(nn.Module):
         self.log_q.copy_(torch.log((cnt + 1) / (cnt.sum() + cfg.n_posts)))
         self.adj = normalized_adjacency(users, posts, cfg.n_users, cfg.n_posts) if cfg.graph_layers > 0 else None
         self.edges = (users, posts)
+        self.mode = propagation_mode(cfg, len(users))
+        if self.mode == "cached":  # D^-1/2 of every node, for the pair's own edge weight a_ui
+            deg = torch.bincount(torch.cat([users, posts + cfg.n_users]), minlength=cfg.n_users + cfg.n_posts)
+            self._dinv = deg.float().clamp_min(1).pow(-0.5)
+        self._snap = None
+
+    # -- cached propagation (training only) ----------------------------------------------------
+    def before_step(self, step: int) -> None:
+        """Called by the training loop before step `step` (0-based within the epoch): in cached
+        mode, takes a fresh snapshot at the start of the epoch and every `refresh_steps` steps.
+        Collective under DistributedModelParallel (every rank calls it at the same steps)."""
+        if self.mode == "cached" and (step == 0 or step % max(1, self.cfg.refresh_steps) == 0 or self._snap is None):
+            self.refresh_snapshot()
+
+    @torch.no_grad()
+    def refresh_snapshot(self, chunk: int = 1 << 16) -> None:
+        """delta = propagate(E) - E over the whole train graph (user (U, d), post (N, d)) and the
+        latents of every post (N, Z), without gradients; read in `chunk`-row pieces."""
+        was = self.training
+        self.eval()  # no dropout in the snapshot (history latents stand for the eval-time ones)
+        snap: dict[str, torch.Tensor] = {}
+        if self.ids is not None:
+            u, p, _ = self.ids.all_rows(chunk)
+            pu, pp = propagate(self.adj, u, p, self.cfg.graph_layers)
+            snap["delta_user"], snap["delta_post"] = pu - u, pp - p
+        self.train(was)
+        self._snap = snap
+
+    def _snapshot_latents(self, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor], chunk: int = 1 << 16) -> torch.Tensor:
+        """Latents of every post (N, Z) as of the last snapshot (computed on first use after it)."""
+        if self._snap is not None and "latents" not in self._snap:
+            was = self.training
+            self.eval()
+            with torch.no_grad():
+                n = len(next(iter(present.values())))
+                self._snap["latents"] = torch.cat([
+                    self.post_latents({m: x[s : s + chunk] for m, x in feats.items()}, {m: x[s : s + chunk] for m, x in present.items()})
+                    for s in range(0, n, chunk)
+                ])
+            self.train(was)
+        return self._snap["latents"]
+
 
     def id_rows(self, drop_edges: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None:
         """ID tables: propagated user (U, d) and post (N, d) rows, author rows (A, d) or None
@@ -232,6 +299,8 @@ class Recommender(nn.Module):
     def losses(self, batch: Batch, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """feats/present: every post of the training data (N rows). -> dict of loss terms + "loss"."""
         cfg = self.cfg
+        if self.mode == "cached" and self.training:
+            return self._cached_losses(batch, feats, present)
         ae_out = self.autoencoder(feats, present, decode=cfg.recon_weight > 0)
         latents = ae_out.latent  # (N, Z)
         content = self.content_vectors(latents)  # (N, d)
@@ -268,8 +337,12 @@ class Recommender(nn.Module):
             out = {"retrieval": self._retrieval(u, self.norm_post(p_vec), batch, neg_vec)}
             if cfg.content_weight > 0 and rows is not None:
                 out["content"] = self._retrieval(u, self.norm_post(p_content), batch, neg_content)
+        return self._total(out, ae_out, torch.unique(batch.posts), feats)
+
+    def _total(self, out: dict[str, torch.Tensor], ae_out, idx: torch.Tensor, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Adds the autoencoder terms over the rows `idx` of `ae_out` / `feats` and the total."""
+        cfg = self.cfg
         if cfg.recon_weight > 0 or cfg.align_weight > 0:
-            idx = torch.unique(batch.posts)
             sub = type(ae_out)(
                 latent=ae_out.latent[idx],
                 codes={k: v[idx] for k, v in ae_out.codes.items()},
@@ -283,6 +356,64 @@ class Recommender(nn.Module):
         total = total + cfg.recon_weight * out.get("recon", 0.0) + cfg.align_weight * out.get("align", 0.0)
         out["loss"] = total
         return out
+
+    def _cached_losses(self, batch: Batch, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """`losses` in cached mode: only the batch's rows and posts (module docstring)."""
+        cfg = self.cfg
+        B = len(batch.posts)
+        snap_lat = self._snapshot_latents(feats, present)  # (N, Z), no gradient
+        # posts encoded with gradients: the targets and negatives, P unique rows
+        parts = [batch.posts] + ([batch.negatives] if batch.negatives is not None else [])
+        enc, inv = torch.unique(torch.cat(parts), return_inverse=True)  # (P,), (B or 2B,)
+        ae_out = self.autoencoder({m: x[enc] for m, x in feats.items()}, {m: x[enc] for m, x in present.items()}, decode=cfg.recon_weight > 0)
+        content = self.content_vectors(ae_out.latent)  # (P, d)
+        pos_c = inv[:B]
+        neg_c = inv[B:] if batch.negatives is not None else None
+        hist = batch.history
+        hmask = hist >= 0
+        u_vec = self.user_content(snap_lat[hist.clamp_min(0)] * hmask.unsqueeze(-1), hmask)  # (B, d)
+        p_content = content[pos_c]
+        p_vec, neg_content = p_content, (content[neg_c] if neg_c is not None else None)
+        neg_vec = neg_content
+        if self.ids is not None:
+            users_u, u_inv = torch.unique(batch.users, return_inverse=True)
+            rows_p, p_inv = torch.unique(torch.cat([batch.posts, hist[hmask]] + parts[1:]), return_inverse=True)
+            ids = {"user": users_u, "post": rows_p}
+            a_of = self.post_author[rows_p] if hasattr(self, "post_author") and self.ids.n_authors else None
+            if a_of is not None:
+                authors_u, a_inv = torch.unique(a_of[a_of >= 0], return_inverse=True)
+                ids["author"] = authors_u
+            stride = B * (cfg.max_history + 2)  # fixed per batch size: the same KJT shape on every rank
+            got = self.ids.lookup(ids, stride)
+            snap = self._snap
+            E_u, E_p = got["user"], got["post"]
+            u_tab = (E_u + snap["delta_user"][users_u]) * self.user_known[users_u].unsqueeze(1)  # (Bu, d)
+            p_tab = (E_p + snap["delta_post"][rows_p]) * self.post_known[rows_p].unsqueeze(1)  # (P', d)
+            a_part = torch.zeros_like(p_tab)  # author row of each looked-up post (zeros: none / unknown)
+            if a_of is not None:
+                has = a_of >= 0
+                a_part[has] = got["author"][a_inv] * self.author_known[authors_u][a_inv].unsqueeze(1)
+            pos_r = p_inv[:B]
+            hist_r = torch.full_like(hist, -1)
+            hist_r[hmask] = p_inv[B : B + int(hmask.sum())]
+            u_id, p_id = u_tab[u_inv], p_tab[pos_r]  # (B, d) each
+            if cfg.mask_target_edges and self.adj is not None and cfg.graph_layers > 0:
+                a_ui = (self._dinv[batch.users] * self._dinv[cfg.n_users + batch.posts]).unsqueeze(1) / (cfg.graph_layers + 1)
+                u_id = u_id - a_ui * E_p[pos_r].detach()
+                p_id = p_id - a_ui * E_u[u_inv].detach()
+            bag, _ = id_bag(p_tab, hist_r)
+            drop_u = torch.rand(B, 1) < cfg.user_id_dropout
+            u_vec = self.combine(u_vec, torch.where(drop_u, bag, u_id))
+            keep_p = (torch.rand(B, 1) >= cfg.post_id_dropout).float()
+            p_vec = self.combine(p_content, p_id * keep_p + a_part[pos_r])
+            if neg_c is not None:
+                neg_r = p_inv[B + int(hmask.sum()) :]
+                neg_vec = self.combine(neg_content, p_tab[neg_r] + a_part[neg_r])
+        u = self.norm_user(u_vec)
+        out = {"retrieval": self._retrieval(u, self.norm_post(p_vec), batch, neg_vec)}
+        if cfg.content_weight > 0 and self.ids is not None:
+            out["content"] = self._retrieval(u, self.norm_post(p_content), batch, neg_content)
+        return self._total(out, ae_out, torch.unique(pos_c), {m: x[enc] for m, x in feats.items()})
 
     def _full_softmax(self, u: torch.Tensor, p_all: torch.Tensor, batch: Batch) -> torch.Tensor:
         """u normalised (B, d), p_all normalised (N, d)."""
@@ -319,6 +450,18 @@ class Recommender(nn.Module):
             if a is not None:
                 out["author_table"] = a
         return out
+
+
+def propagation_mode(cfg: ModelConfig, n_edges: int) -> str:
+    """The training propagation for a graph of `n_edges` train edges: "full" or "cached"."""
+    mode = cfg.propagation
+    if mode not in ("full", "cached", "auto"):
+        raise ConfigError(f"propagation must be 'full', 'cached' or 'auto', got {mode!r}")
+    if mode == "auto":
+        mode = "cached" if n_edges > cfg.cached_above_edges else "full"
+    if mode == "cached" and cfg.loss == "full":
+        raise ConfigError("loss='full' scores every post each step; use propagation='full' with it (or loss='softmax')")
+    return mode
 
 
 def post_vectors(model: Recommender, latents: torch.Tensor, id_rows: torch.Tensor | None) -> torch.Tensor:

@@ -110,17 +110,49 @@ class IdTables(nn.Module):
         that table's size; the remaining bags are empty."""
         S = max(self.sizes.values())
         ar = torch.arange(S, dtype=torch.int64)
-        lengths = torch.cat([(ar < n).long() for n in self.sizes.values()])  # (T * S,)
-        values = torch.cat([ar[:n] for n in self.sizes.values()])
-        return KeyedJaggedTensor.from_lengths_sync(keys=[f"{t}_id" for t in self.sizes], values=values, lengths=lengths)
+        return self.rows_kjt({t: ar[:n] for t, n in self.sizes.items()}, S)
 
-    def all_rows(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def set_sparse(self, sparse: bool) -> None:
+        """Sparse gradients for the (unsharded) tables: a lookup of a few ids then yields a
+        gradient of those rows only, not of the whole table."""
+        for eb in self.ebc.embedding_bags.values():
+            eb.sparse = sparse
+
+    def rows_kjt(self, ids: dict[str, torch.Tensor], stride: int) -> KeyedJaggedTensor:
+        """KJT of bags of one id: bag i of feature `<table>_id` = [ids[table][i]] for i below
+        len(ids[table]), empty bags up to `stride` (a table missing from `ids` gets only empty
+        bags). A fixed stride keeps every rank's input the same shape under DMP."""
+        lengths, values = [], []
+        for t in self.sizes:
+            v = ids.get(t, torch.zeros(0, dtype=torch.int64))
+            assert len(v) <= stride, f"{len(v)} ids for table {t!r} exceed the stride {stride}"
+            lengths.append((torch.arange(stride) < len(v)).long())
+            values.append(v.long())
+        return KeyedJaggedTensor.from_lengths_sync(keys=[f"{t}_id" for t in self.sizes], values=torch.cat(values), lengths=torch.cat(lengths))
+
+    def lookup(self, ids: dict[str, torch.Tensor], stride: int) -> dict[str, torch.Tensor]:
+        """Rows of some ids per table: {table: int64 (n_t,)} -> {table: float32 (n_t, d)}
+        (differentiable; only these rows get gradients). Collective under DMP: every rank calls
+        it with the same `stride` (>= the largest n_t)."""
+        d = self.ebc(self.rows_kjt(ids, stride)).to_dict()
+        return {t: d[f"{t}_id"][: len(ids[t])] for t in self.sizes if t in ids}
+
+    def all_rows(self, chunk: int = 1 << 16) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """-> (user float32 (U, d), post float32 (N, d), author float32 (A, d) or None);
-        `self.ebc` may be sharded (DMP)."""
-        kt = self.ebc(self.all_rows_kjt())
-        d = kt.to_dict()
-        author = d["author_id"][: self.n_authors] if "author_id" in d else None
-        return d["user_id"][: self.n_users], d["post_id"][: self.n_posts], author
+        `self.ebc` may be sharded (DMP). Tables longer than `chunk` rows are read `chunk` rows
+        at a time (bounded lookup buffers at a million rows)."""
+        S = max(self.sizes.values())
+        if S <= chunk:
+            d = self.ebc(self.all_rows_kjt()).to_dict()
+            parts = {t: d[f"{t}_id"][:n] for t, n in self.sizes.items()}
+        else:
+            pieces: dict[str, list[torch.Tensor]] = {t: [] for t in self.sizes}
+            for start in range(0, S, chunk):
+                ids = {t: torch.arange(start, min(start + chunk, n)) for t, n in self.sizes.items() if start < n}
+                for t, v in self.lookup(ids, chunk).items():
+                    pieces[t].append(v)
+            parts = {t: torch.cat(v) for t, v in pieces.items()}
+        return parts["user"], parts["post"], parts.get("author")
 
 
 def id_bag(table: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

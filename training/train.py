@@ -70,6 +70,9 @@ class TrainConfig:
     modalities: tuple[str, ...] | None = None  # None = every modality of the feature store
     resume: bool = False
     threads: int = 2
+    id_optimizer: str = "adam"  # single process: "adam" (id_lr) or "adagrad" (sparse_lr, what sharded tables use)
+    emulate_world: int = 1  # single process: split each batch into this many slices as that many ranks would
+    # (one forward per slice, losses averaged): checks sharded training against one process
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides
 
     @classmethod
@@ -118,6 +121,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 0.1325 / 0.1370 / 0.1345), max_history 50 (0.1258 with content_scale 1.0) and cold_knn 0
     # (0.1251 with content_scale 0.5): the default preset with content weighted like the ID part.
     "synth": dict(epochs=15, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=3, model=dict(content_scale=1.0)),
+    # Platform scale (`recsys synth --size scale`: 1M posts, 100k users, 10M interactions): the
+    # default model with cached propagation (chosen by the `auto` rule at this size anyway), cold
+    # posts placed by content + author (cold_knn=0: borrowing the k nearest ID rows costs
+    # cold x known x d, minutes per validation at a million posts), one epoch.
+    "scale": dict(epochs=1, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=1, model=dict(temperature=0.15, propagation="cached", cold_knn=0)),
 }
 
 
@@ -221,15 +229,65 @@ def _wrap_distributed(model: Recommender, cfg: TrainConfig):
     sharder = EmbeddingBagCollectionSharder(
         fused_params={"optimizer": EmbOptimType.EXACT_ADAGRAD, "learning_rate": cfg.sparse_lr, "eps": 1e-8}
     )
-    constraints = {t: ParameterConstraints(sharding_types=[ShardingType.TABLE_WISE.value], compute_kernels=["fused"]) for t in model.ids.sizes}
+    # The planner chooses table-wise or row-wise per table from its size and the topology (a
+    # million-row post table comes out row-wise); the fused kernel keeps the optimizer in the
+    # lookup's backward.
+    kinds = [ShardingType.TABLE_WISE.value, ShardingType.ROW_WISE.value]
+    constraints = {t: ParameterConstraints(sharding_types=kinds, compute_kernels=["fused"]) for t in model.ids.sizes}
     planner = EmbeddingShardingPlanner(topology=Topology(world_size=world, compute_device="cpu"), constraints=constraints)
     plan = planner.collective_plan(model, [sharder], dist.GroupMember.WORLD)
+    init = {f"ids.ebc.embedding_bags.{t}.weight": w.detach().clone() for t, w in zip(model.ids.sizes, model.ids.all_rows())}
     dmp = DistributedModelParallel(model, device=torch.device("cpu"), plan=plan, sharders=[sharder])
+    _copy_into_shards(dmp, init)  # DMP draws fresh table weights; keep the seeded ones
+    if dist.get_rank() == 0:
+        for mod, params in plan.plan.items():
+            for t, ps in params.items():
+                print(f"sharding {mod}.{t}: {ps.sharding_type} over ranks {ps.ranks}", flush=True)
     dense = KeyedOptimizerWrapper(
         dict(in_backward_optimizer_filter(dmp.named_parameters())),
         lambda params: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
     )
     return dmp, CombinedOptimizer([dmp.fused_optimizer, dense])
+
+
+@torch.no_grad()
+def _copy_into_shards(dmp, full: dict[str, torch.Tensor]) -> None:
+    """Write full (rows, d) tables into this rank's shards of `dmp`'s state (ShardedTensor
+    views of the fused tables, or plain tensors for unsharded ones)."""
+    from torch.distributed._shard.sharded_tensor import ShardedTensor
+
+    sd = dmp.state_dict()
+    for key, w in full.items():
+        t = sd[key] if key in sd else sd[f"module.{key}"]
+        if isinstance(t, ShardedTensor):
+            for sh in t.local_shards():
+                (r, c), (nr, nc) = sh.metadata.shard_offsets, sh.metadata.shard_sizes
+                sh.tensor.copy_(w[r : r + nr, c : c + nc])
+        else:
+            t.copy_(w)
+    dmp.load_state_dict(sd)  # the state dict's shards may be copies: load them back
+
+
+class _Both:
+    """Two torch optimizers stepped together (dense Adam + ID-table Adagrad); state_dict round-trips."""
+
+    def __init__(self, *opts: torch.optim.Optimizer) -> None:
+        self.opts = opts
+
+    def zero_grad(self) -> None:
+        for o in self.opts:
+            o.zero_grad()
+
+    def step(self) -> None:
+        for o in self.opts:
+            o.step()
+
+    def state_dict(self) -> dict:
+        return {"optimizers": [o.state_dict() for o in self.opts]}
+
+    def load_state_dict(self, sd: dict) -> None:
+        for o, s in zip(self.opts, sd["optimizers"]):
+            o.load_state_dict(s)
 
 
 # -- run bookkeeping --------------------------------------------------------------------------------
@@ -364,13 +422,25 @@ def train(cfg: TrainConfig) -> Path:
         ids_ = {id(p) for p in id_params}
         dense = [p for p in model.parameters() if id(p) not in ids_]
         groups = [{"params": dense, "lr": cfg.lr, "weight_decay": cfg.weight_decay}]
-        if id_params:
-            groups.append({"params": id_params, "lr": cfg.id_lr, "weight_decay": 0.0})
-        opt = torch.optim.Adam(groups)
+        if cfg.id_optimizer not in ("adam", "adagrad"):
+            raise ConfigError(f"id_optimizer must be 'adam' or 'adagrad', got {cfg.id_optimizer!r}")
+        sparse = model.mode == "cached" and bool(id_params)
+        if sparse:  # a step touches a few rows: sparse gradients, an optimizer that updates only those
+            model.ids.set_sparse(True)
+        if id_params and cfg.id_optimizer == "adagrad":  # the fused Adagrad of sharded tables, unfused
+            opt = _Both(torch.optim.Adam(groups), torch.optim.Adagrad(id_params, lr=cfg.sparse_lr, eps=1e-8))
+        elif sparse:  # lazy Adam: moments of the rows in the batch only (dense Adam is O(table) per step)
+            opt = _Both(torch.optim.Adam(groups), torch.optim.SparseAdam(id_params, lr=cfg.id_lr))
+        else:
+            if id_params:
+                groups.append({"params": id_params, "lr": cfg.id_lr, "weight_decay": 0.0})
+            opt = torch.optim.Adam(groups)
         step_model = model
 
     state = {"epoch": 0, "best": -1.0, "best_epoch": 0, "bad": 0, "history": []}
-    use_ema = cfg.ema > 0 and not distributed
+    # The EMA is a pass over the whole state per step: off in cached mode, whose step must not
+    # grow with the tables.
+    use_ema = cfg.ema > 0 and not distributed and model.mode == "full"
     ema_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if use_ema else None
     if cfg.resume:
         if distributed:
@@ -416,18 +486,24 @@ def train(cfg: TrainConfig) -> Path:
         for s in tqdm(range(steps), desc=f"epoch {epoch}", leave=False, disable=disable_bar):
             idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
             if distributed:
-                idx = idx[rank * per_rank : (rank + 1) * per_rank]
-            u, p = td.users[idx], td.posts[idx]
-            batch = Batch(
-                users=torch.from_numpy(u),
-                posts=torch.from_numpy(p),
-                history=torch.from_numpy(batch_history(td.hist_full, u, p, mcfg.max_history)),
-                negatives=torch.from_numpy(np.random.randint(0, data.n_posts, len(u))) if mcfg.loss == "bpr" else None,
-                edge_idx=torch.from_numpy(idx),
-            )
-            terms = step_model(batch, td.feats, td.present)
+                slices = [idx[rank * per_rank : (rank + 1) * per_rank]]
+            else:  # emulate_world > 1: the slices the ranks would take, one after the other
+                slices = [idx[r * (len(idx) // cfg.emulate_world) : (r + 1) * (len(idx) // cfg.emulate_world)] for r in range(cfg.emulate_world)]
+            model.before_step(s)  # cached propagation: snapshot refresh (collective under DMP)
             opt.zero_grad()
-            terms["loss"].backward()
+            for j, sl in enumerate(slices):
+                u, p = td.users[sl], td.posts[sl]
+                batch = Batch(
+                    users=torch.from_numpy(u),
+                    posts=torch.from_numpy(p),
+                    history=torch.from_numpy(batch_history(td.hist_full, u, p, mcfg.max_history)),
+                    negatives=torch.from_numpy(np.random.randint(0, data.n_posts, len(u))) if mcfg.loss == "bpr" else None,
+                    edge_idx=torch.from_numpy(sl),
+                )
+                t = step_model(batch, td.feats, td.present)
+                (t["loss"] / len(slices)).backward()
+                if j == 0:  # the logged loss: the first slice's (rank 0's under torchrun)
+                    terms = t
             opt.step()
             if ema_state is not None:
                 _ema_update(ema_state, model, cfg.ema)

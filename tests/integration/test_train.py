@@ -165,6 +165,63 @@ def test_distributed_two_processes_learn(small_authored, tmp_path):
     assert run.post_table is not None and run.user_table is not None and run.author_table is not None
 
 
+def test_cached_propagation_learns_and_auto_picks_it_above_the_edge_bound(small_authored, tmp_path):
+    """`propagation=auto`: full propagation on a small graph, the cached snapshot above
+    `cached_above_edges`; the cached path trains (loss down, valid recall far above chance)."""
+    from recsys.model import ModelConfig, propagation_mode
+
+    cfg = ModelConfig(modalities=(("a", 4),))
+    assert propagation_mode(cfg, 1_000_000) == "full" and propagation_mode(cfg, 1_000_001) == "cached"
+    with pytest.raises(ConfigError, match="loss='full'"):
+        propagation_mode(ModelConfig(modalities=(("a", 4),), propagation="cached", loss="full"), 10)
+    out = train(
+        TrainConfig.preset("tiny", data=str(small_authored), out=str(tmp_path / "c"), epochs=5).with_overrides(
+            ["cached_above_edges=10", "refresh_steps=2"]  # auto -> cached on this small graph
+        )
+    )
+    assert json.loads((out / "run.json").read_text())["model_config"]["propagation"] == "auto"
+    hist = json.loads((out / "run.json").read_text())["history"]
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert json.loads((out / "metrics.json").read_text())["valid"]["recall@20"] > 0.3
+    run = load_run(out)
+    assert run.post_table is not None and run.user_table is not None  # served tables exported as usual
+
+
+def test_sharded_training_gives_the_losses_of_one_process(small_authored, tmp_path):
+    """torchrun, 2 gloo ranks, ID tables sharded by the planner (cached propagation, the
+    scale path) against one unsharded process that takes the same two half-batches per step
+    (`emulate_world=2`) with the sharded tables' optimizer (Adagrad at `sparse_lr`): the same
+    seed gives the same per-epoch losses (rank 0's half-batches) within float tolerance."""
+    no_random = ["dropout=0", "modality_dropout=0", "post_id_dropout=0", "user_id_dropout=0"]
+    common = ["epochs=3", "propagation=cached", "refresh_steps=3", "seed=3", *no_random]
+    out = tmp_path / "sharded"
+    env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "training.cli", "--data", str(small_authored), "--out", str(out), "--preset", "tiny", "--set", *common,
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "sharding ids.ebc.post:" in proc.stdout, proc.stdout  # the planner's choice, per table
+    one = train(
+        TrainConfig.preset("tiny", data=str(small_authored), out=str(tmp_path / "one")).with_overrides(
+            [*common, "emulate_world=2", "id_optimizer=adagrad", "ema=0"]
+        )
+    )
+    sharded = [h["loss"] for h in json.loads((out / "run.json").read_text())["history"]]
+    single = [h["loss"] for h in json.loads((one / "run.json").read_text())["history"]]
+    assert len(sharded) == len(single) == 3
+    assert sharded == pytest.approx(single, rel=2e-3)
+    assert sharded[-1] < sharded[0]
+    # a different seed is not within that tolerance (the comparison can fail)
+    other = train(
+        TrainConfig.preset("tiny", data=str(small_authored), out=str(tmp_path / "other")).with_overrides(
+            [*common, "seed=4", "emulate_world=2", "id_optimizer=adagrad", "ema=0"]
+        )
+    )
+    assert [h["loss"] for h in json.loads((other / "run.json").read_text())["history"]] != pytest.approx(single, rel=2e-3)
+
+
 def test_author_table_places_cold_posts_of_known_authors(small_authored, tmp_path):
     """A post with no train interaction but a known author gets its author's ID row; the same
     content with no author, or an author the run never saw, is placed by content alone."""

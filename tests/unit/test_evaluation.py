@@ -11,7 +11,7 @@ import scipy.sparse as sp
 import torch
 
 from recsys.errors import ConfigError, SchemaError
-from recsys.evaluation import _topk_canonical, evaluate
+from recsys.evaluation import _topk_canonical, _topk_exact, evaluate
 from recsys.interactions import InteractionData
 
 
@@ -98,6 +98,37 @@ def test_topk_canonical_breaks_ties_by_lower_index():
     vals, idx = _topk_canonical(s, 2)
     assert idx.tolist() == [[1, 2], [0, 1]]
     assert vals.tolist() == [[2.0, 2.0], [0.0, 0.0]]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fast_topk_equals_exact_topk_on_long_rows(seed):
+    """The threshold path (rows of >= 8 groups) gives the exact canonical answer: heavy ties at
+    the cut, rows almost all -inf (fewer than k finite groups: plain path), a row with more
+    candidates than the cap (plain path), and plain float scores."""
+    g = torch.Generator().manual_seed(seed)
+    n, k = 5000, 10  # 19 groups of 256 >= k: the threshold path applies
+    ties = torch.randint(0, 4, (6, n), generator=g).float()  # ~1/4 of each row ties at the top
+    floats = torch.randn(6, n, generator=g)
+    sparse = torch.full((3, n), -math.inf)
+    sparse[0, torch.randperm(n, generator=g)[:5]] = 1.0  # fewer than k finite scores
+    sparse[1, torch.randperm(n, generator=g)[:400]] = torch.randn(400, generator=g)
+    sparse[2, :] = 0.0  # one value everywhere: every column a candidate, over the cap
+    s = torch.cat([ties, floats, sparse])
+    s[3, torch.randperm(n, generator=g)[:2000]] = -math.inf  # masked entries
+    import recsys.evaluation as ev
+
+    old, exact, widths = ev.TOPK_MAX_CANDIDATES, ev._topk_exact, []
+    ev.TOPK_MAX_CANDIDATES = 2000  # below row 14's 5000 candidates, above the tie rows' ~1250
+    ev._topk_exact = lambda x, kk: (widths.append(tuple(x.shape)), exact(x, kk))[1]
+    try:
+        fv, fi = _topk_canonical(s.clone(), k)
+    finally:
+        ev.TOPK_MAX_CANDIDATES, ev._topk_exact = old, exact
+    assert widths[0][0] == 13 and widths[0][1] < n and widths[1] == (2, n)  # 13 rows fast, 2 plain
+    ev_, ei = _topk_exact(s.clone(), k)
+    assert torch.equal(fi, ei)
+    assert torch.equal(fv, ev_)
+    assert fi[14].tolist() == list(range(k))  # all equal: lowest columns first
 
 
 def _reference(scores: np.ndarray, data: InteractionData, split: str, k: int) -> dict[str, float]:
