@@ -177,17 +177,18 @@ def merge_events(histories: pl.DataFrame, events: list[tuple[int, int, str, int]
     as serving applies them: a post seen again moves to the end, the last `history_max` kept."""
     if not events:
         return histories
-    hist = {u: (list(h), set(s)) for u, h, s in histories.iter_rows()}
-    for u, p, _, _ in sorted(events, key=lambda t: t[3]):
-        h, s = hist.setdefault(u, ([], set()))
-        if p in h:
-            h.remove(p)
-        h.append(p)
-        del h[:-history_max]
-        s.add(p)
+    from recsys.inference import merge_history
+
+    hist = {u: (np.asarray(h, np.int64), set(s)) for u, h, s in histories.iter_rows()}
+    new: dict[int, list[int]] = {}
+    for u, p, _, _ in sorted(events, key=lambda t: t[3]):  # oldest first
+        new.setdefault(u, []).append(p)
+    for u, posts in new.items():
+        h, seen = hist.get(u, (np.zeros(0, np.int64), set()))
+        hist[u] = (merge_history(h, np.asarray(posts, np.int64), history_max), seen | set(posts))
     users = sorted(hist)
     return pl.DataFrame({"user_id": pl.Series(users, dtype=pl.Int64),
-                         "history": pl.Series([hist[u][0] for u in users], dtype=pl.List(pl.Int64)),
+                         "history": pl.Series([hist[u][0].tolist() for u in users], dtype=pl.List(pl.Int64)),
                          "seen": pl.Series([sorted(hist[u][1]) for u in users], dtype=pl.List(pl.Int64))})
 
 

@@ -163,10 +163,7 @@ class Online:
         with self.overlay_lock:
             for _, (user, pid, _, _) in ordered:
                 ov = self.overlay.setdefault(user, UserOverlay())
-                if pid in ov.history:
-                    ov.history.remove(pid)
-                ov.history.append(pid)
-                del ov.history[:-keep]
+                ov.history = merge_history(np.asarray(ov.history, np.int64), np.array([pid], np.int64), keep).tolist()
                 ov.seen.add(pid)
                 touched.add(user)
             for u in touched:

@@ -28,6 +28,7 @@ from recsys.analysis import trends as T
 from recsys.analysis.build import Inputs, analyse, inputs_from_features, inputs_from_run
 from recsys.analysis.profiles import cluster_weights, profile_view
 from recsys.analysis.store import Analysis, write_analysis
+from recsys.inference import history_table, latent_lookup, user_vectors
 from recsys.io import write_json
 
 logger = logging.getLogger(__name__)
@@ -40,29 +41,15 @@ def _hour(b: int) -> str:
 
 
 def _histories(ds, max_len: int | None = None) -> pl.DataFrame:
-    df = ds.interactions.with_row_index("_i").sort(["user_id", "ts", "_i"], nulls_last=False)
-    agg = pl.col("post_id") if max_len is None else pl.col("post_id").tail(max_len)
-    return df.group_by("user_id", maintain_order=True).agg(agg.alias("history")).sort("user_id")
+    """user_id, history: the one history semantics (recsys.inference)."""
+    return history_table(ds.interactions, keep=max_len).select("user_id", "history")
 
 
 def _user_vectors(run, inp: Inputs, hist: pl.DataFrame) -> np.ndarray:
-    """float32 (U, d) user vectors of the run from each user's last max_history posts."""
-    L = int(getattr(run, "max_history", 50) or 50)
-    order = np.argsort(inp.post_ids, kind="stable")
-    sorted_ids = inp.post_ids[order]
-    users = hist["user_id"].to_numpy().astype(np.int64)
-    lists = hist["history"].to_list()
-    out = []
-    for s in range(0, len(users), 1024):
-        ids = np.full((len(lists[s : s + 1024]), L), -1, np.int64)  # (B, L) left-padded
-        for i, h in enumerate(lists[s : s + 1024]):
-            h = np.asarray(h, np.int64)[-L:]
-            ids[i, L - len(h):] = h
-        pos = np.clip(np.searchsorted(sorted_ids, ids), 0, len(sorted_ids) - 1)
-        found = (sorted_ids[pos] == ids) & (ids >= 0)
-        lat = np.where(found[..., None], inp.latents[order[pos]], 0.0).astype(np.float32)  # (B, L, Z)
-        out.append(np.asarray(run.user_vectors(lat, ids, users[s : s + 1024]), np.float32))
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    """float32 (U, d) user vectors of the run (recsys.inference.user_vectors)."""
+    lists = [np.asarray(h, np.int64) for h in hist["history"].to_list()]
+    vecs, _ = user_vectors(run, lists, hist["user_id"].to_numpy().astype(np.int64), latent_lookup(inp.post_ids, inp.latents))
+    return vecs
 
 
 def profile_topics(a: Analysis, hist: pl.DataFrame, mapping: dict[int, str], uvecs: np.ndarray | None,
@@ -146,7 +133,7 @@ def _truth(ds, a: Analysis, s: T.Series, cids, w: int, run, inp: Inputs, gt: Pat
     if prefs.is_file():
         up = pl.read_parquet(prefs)
         hist = _histories(ds)
-        uvecs = _user_vectors(run, inp, _histories(ds, int(getattr(run, "max_history", 50) or 50))) if run is not None and a.centroid_vectors is not None else None
+        uvecs = _user_vectors(run, inp, _histories(ds, run.max_history)) if run is not None and a.centroid_vectors is not None else None
         prof = {}
         for use in (("both", "history", "vector") if uvecs is not None else ("history",)):
             prof[use] = EV.profile_precision(profile_topics(a, hist, mapping, uvecs, use), up)

@@ -132,13 +132,14 @@ async function loadProfile(user, seq) {
   const prof = await optional("/v1/users/" + encodeURIComponent(user) + "/profile");
   if (seq !== state.seq) return;
   const box = $("profile");
-  if (!prof || !Array.isArray(prof.clusters)) { $("profile-panel").hidden = true; return; }
+  if (!prof || !Array.isArray(prof.clusters) || !prof.clusters.length) { $("profile-panel").hidden = true; return; }
   await posts(prof.clusters.flatMap((c) => (c.example_post_ids || []).slice(0, 4))).catch(() => null);
   const maxW = Math.max(1e-9, ...prof.clusters.map((c) => Number(c.weight) || 0));
   const kids = prof.clusters.map((c) => el("div", { class: "cluster" },
     el("div", { class: "row" }, el("span", {}, String(c.label ?? "cluster " + c.cluster_id)), el("span", { class: "muted" }, (Number(c.weight) || 0).toFixed(2))),
     el("div", { class: "barline" }, el("i", { style: "width:" + (100 * (Number(c.weight) || 0) / maxW).toFixed(1) + "%" })),
     el("div", { class: "thumbs" }, ...(c.example_post_ids || []).slice(0, 4).map((pid) => mini(state.posts.get(pid))))));
+  if (prof.preferred_modality && prof.modality === undefined) prof.modality = prof.preferred_modality.shares || prof.preferred_modality.modality;
   if (prof.modality !== undefined && prof.modality !== null) {
     const m = typeof prof.modality === "object"
       ? Object.entries(prof.modality).map(([k, v]) => k + " " + (typeof v === "number" ? v.toFixed(2) : String(v))).join(" · ")
@@ -150,6 +151,7 @@ async function loadProfile(user, seq) {
 }
 
 function seriesValues(s) {
+  if (s && !Array.isArray(s) && Array.isArray(s.values)) s = s.values;  // the API's sparkline {step_hours, values}
   if (!Array.isArray(s)) return [];
   return s.map((x) => typeof x === "number" ? x : Array.isArray(x) ? Number(x[x.length - 1]) : x && typeof x === "object" ? Number(x.count ?? x.value ?? x.score ?? x.n ?? 0) : 0).filter(Number.isFinite);
 }
@@ -168,9 +170,11 @@ function spark(values) {
 
 async function loadTrends() {
   const t = await optional("/v1/trends");
-  if (!t || !Array.isArray(t.clusters) || !t.clusters.length) { $("trends-panel").hidden = true; return; }
-  await posts(t.clusters.flatMap((c) => (c.post_ids || []).slice(0, 4))).catch(() => null);
-  $("trends").replaceChildren(...t.clusters.slice(0, 12).map((c) => el("div", { class: "cluster" },
+  const list = t && (Array.isArray(t.items) ? t.items : t.clusters);  // GET /v1/trends answers `items`
+  if (!Array.isArray(list) || !list.length) { $("trends-panel").hidden = true; return; }
+  for (const c of list) { c.post_ids = c.representative_post_ids || c.post_ids; c.series = c.sparkline ?? c.series; }
+  await posts(list.flatMap((c) => (c.post_ids || []).slice(0, 4))).catch(() => null);
+  $("trends").replaceChildren(...list.slice(0, 12).map((c) => el("div", { class: "cluster" },
     el("div", { class: "row" }, el("span", {}, String(c.label ?? "cluster " + c.cluster_id)), el("span", { class: "muted" }, Number(c.score ?? 0).toFixed(2))),
     spark(seriesValues(c.series)),
     el("div", { class: "thumbs" }, ...(c.post_ids || []).slice(0, 4).map((pid) => mini(state.posts.get(pid)))))));
