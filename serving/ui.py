@@ -119,14 +119,16 @@ def router(read_deps: list, state: Callable[[Request], object], errors: Callable
         posts, missing, version = await run_in_threadpool(lookup, request, req.post_ids)
         return {"posts": posts, "missing": missing, "bundle_version": version}
 
-    @r.get("/media/{path:path}", dependencies=read_deps, include_in_schema=False)
+    # media are the posts' public content (what any feed shows) and an <img> cannot send a key
+    # header: they need no read key; every refused path still answers the same 404
+    @r.get("/media/{path:path}", include_in_schema=False)
     def media(path: str, request: Request):
         f = post_media(request, state(request)).media_file(path)
         if f is None:
             raise HTTPException(404, _NOT_FOUND)
         return FileResponse(f, headers={"Cache-Control": MEDIA_CACHE})
 
-    @r.get("/posters/{path:path}", dependencies=read_deps, include_in_schema=False)
+    @r.get("/posters/{path:path}", include_in_schema=False)
     def poster(path: str, request: Request):
         data = post_media(request, state(request)).poster(path)
         if data is None:

@@ -82,12 +82,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ndemo pipeline finished in {time.perf_counter() - t0:.0f} s; artifacts under {out}/")
     if args.no_serve:
         return 0
-    header = _read_key_header()
+    key = _read_key()
+    header = f"-H 'X-API-Key: {key}' " if key else ""
+    page = f"http://{args.host}:{args.port}/ui/" + (f"#key={key}" if key else "")
     print(
         "\nServing the API. In another terminal try:\n"
         f"  curl -s -X POST http://{args.host}:{args.port}/v1/recommendations {header}"
         "-H 'content-type: application/json' -d '{\"user_id\": 1, \"k\": 5, \"filters\": {\"exclude_seen\": true}}'\n"
-        f"or open http://{args.host}:{args.port}/ui/ in a browser (the feed, why each post is there, similar posts).\n"
+        f"or open {page} in a browser (the feed, why each post is there, similar posts).\n"
         "Ctrl-C stops the server.\n",
         flush=True,
     )
@@ -96,16 +98,17 @@ def run(args: argparse.Namespace) -> int:
     return main(["serve", "--index", str(index), "--host", args.host, "--port", str(args.port)])
 
 
-def _read_key_header() -> str:
-    """The curl header that opens the read endpoints: the server's RECSYS_READ_API_KEY, generated
-    for this demo run when neither key is set (reads need a key unless RECSYS_OPEN_READS=true)."""
+def _read_key() -> str | None:
+    """The key that opens the read endpoints (for the curl header and the page's #key=): the
+    server's RECSYS_READ_API_KEY, generated for this demo run when neither key is set (reads need a
+    key unless RECSYS_OPEN_READS=true; then None)."""
     import os
     import secrets
 
     if os.environ.get("RECSYS_OPEN_READS", "").lower() in ("1", "true", "yes", "on"):
-        return ""
+        return None
     key = os.environ.get("RECSYS_READ_API_KEY") or os.environ.get("RECSYS_API_KEY")
     if not key:
         key = os.environ["RECSYS_READ_API_KEY"] = secrets.token_urlsafe(12)
         print(f"\nread key for this demo run (RECSYS_READ_API_KEY): {key}")
-    return f"-H 'X-API-Key: {key}' "
+    return key

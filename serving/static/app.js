@@ -4,8 +4,17 @@
 const $ = (id) => document.getElementById(id);
 const state = { info: null, user: null, blocked: new Set(), posts: new Map(), seq: 0 };
 
+// The read key (RECSYS_READ_API_KEY), given once as #key=... in the page's URL (a fragment never
+// reaches the server's logs) and kept for the tab's session; sent as X-API-Key on every API call.
+const READ_KEY = (() => {
+  const m = location.hash.match(/key=([^&]+)/);
+  if (m) sessionStorage.setItem("recsys-read-key", decodeURIComponent(m[1]));
+  return sessionStorage.getItem("recsys-read-key");
+})();
+
 async function api(path, body) {
-  const opts = body === undefined ? {} : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
+  const headers = READ_KEY ? { "X-API-Key": READ_KEY } : {};
+  const opts = body === undefined ? { headers } : { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify(body) };
   const r = await fetch(path, opts);
   if (!r.ok) {
     let msg = r.status + " " + r.statusText;

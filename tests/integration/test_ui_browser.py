@@ -39,6 +39,9 @@ def platform(tiny_platform) -> dict:
     return tiny_platform
 
 
+READ_KEY = "r34d"  # the page takes it from its URL (#key=) and sends it as X-API-Key
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -52,7 +55,7 @@ def server(platform):
     from serving.app import create_app
     from serving.settings import Settings
 
-    app = create_app(Settings(index_root=platform["root"], open_reads=True))  # the page calls the read API
+    app = create_app(Settings(index_root=platform["root"], read_api_key=READ_KEY))  # the page sends it (#key=)
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     t = threading.Thread(target=srv.run, daemon=True)
@@ -129,7 +132,7 @@ def test_feed_page_in_chromium(browser, server, platform, shots):
     author_of = dict(zip(ds.posts["post_id"].to_list(), ds.posts["author_id"].to_list()))
     user, seen = _user_with_media(platform)
     t0 = time.perf_counter()
-    d.get(f"{url}/ui/#user={user}")
+    d.get(f"{url}/ui/#key={READ_KEY}&user={user}")
     d.execute_script("document.getElementById('k').value = arguments[0]", str(K))
     ids = _reload_feed(d, "document.getElementById('k').dispatchEvent(new Event('change'))")
     _wait(d, _IMAGES_DONE.format(sel="#feed"))
@@ -146,8 +149,8 @@ def test_feed_page_in_chromium(browser, server, platform, shots):
     assert hist_ids and set(hist_ids) <= seen
     # the card shows what the API returns (text, author, score) for the same request
     api = d.execute_async_script("""const done = arguments[arguments.length - 1];
-        fetch('/v1/recommendations', {method: 'POST', headers: {'content-type': 'application/json'},
-              body: JSON.stringify({user_id: arguments[0], k: arguments[1]})}).then(r => r.json()).then(done)""", user, K)
+        fetch('/v1/recommendations', {method: 'POST', headers: {'content-type': 'application/json', 'X-API-Key': arguments[2]},
+              body: JSON.stringify({user_id: arguments[0], k: arguments[1]})}).then(r => r.json()).then(done)""", user, K, READ_KEY)
     assert [i["post_id"] for i in api["items"]] == ids
     first = d.execute_script("const c = document.querySelector('#feed .card'); return [c.querySelector('.score').textContent, c.querySelector('.author').textContent]")
     assert first == [f"{api['items'][0]['score']:.3f}", f"@{author_of[ids[0]]}"]
@@ -212,7 +215,7 @@ def test_trends_and_profile_panels_render_their_documented_shapes(browser, serve
     try:
         user, _ = _user_with_media(platform)
         d = browser
-        d.get(f"{server['url']}/ui/?panels#user={user}")  # a new URL: a fresh page, not a same-page hash change
+        d.get(f"{server['url']}/ui/?panels#key={READ_KEY}&user={user}")  # a new URL: a fresh page, not a same-page hash change
         _wait(d, "!document.getElementById('trends-panel').hidden && !document.getElementById('profile-panel').hidden")
         labels = d.execute_script("return [...document.querySelectorAll('#trends .cluster .row span:first-child')].map(s => s.textContent)")
         assert labels == ["gadgets", "football"]
@@ -231,7 +234,7 @@ def test_phone_width(browser, server, platform, shots):
     user, _ = _user_with_media(platform)
     d.set_window_size(390, 844)
     try:
-        d.get(f"{server['url']}/ui/?phone#user={user}")
+        d.get(f"{server['url']}/ui/?phone#key={READ_KEY}&user={user}")
         _wait(d, "document.querySelectorAll('#feed .card').length > 0")
         _wait(d, _IMAGES_DONE.format(sel="#feed"))
         # nothing wider than the screen; cards two abreast
@@ -248,10 +251,10 @@ def test_video_posts_get_a_poster(browser, server, platform):
     ds = platform["ds"]
     vid = int(ds.posts.filter(pl.col("video_path").is_not_null())["post_id"][0])
     d = browser
-    d.get(f"{server['url']}/ui/")
+    d.get(f"{server['url']}/ui/#key={READ_KEY}")
     size = d.execute_async_script("""const done = arguments[arguments.length - 1];
-        fetch('/v1/posts/' + arguments[0]).then(r => r.json()).then(p => {
+        fetch('/v1/posts/' + arguments[0], {headers: {'X-API-Key': arguments[1]}}).then(r => r.json()).then(p => {
           const img = new Image(); img.onload = () => done([p.poster_url, img.naturalWidth, img.naturalHeight]);
-          img.onerror = () => done([p.poster_url, 0, 0]); img.src = p.poster_url; })""", vid)
+          img.onerror = () => done([p.poster_url, 0, 0]); img.src = p.poster_url; })""", vid, READ_KEY)
     assert size[0].startswith("/posters/") and size[1] > 0 and size[2] > 0
     assert np.isfinite(size[1])

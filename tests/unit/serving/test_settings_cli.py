@@ -30,16 +30,16 @@ def test_serve_without_a_bundle_exits_2(tmp_path, capsys, monkeypatch):
 
 
 def test_demo_serves_reads_with_a_key_it_prints(monkeypatch, capsys):
-    """`recsys demo` makes a read key when none is set, and its curl sends it."""
-    from recsys.commands.demo import _read_key_header
+    """`recsys demo` makes a read key when none is set; its curl and its page URL (#key=) send it."""
+    from recsys.commands.demo import _read_key
     from serving.settings import Settings
 
     for name in ("RECSYS_READ_API_KEY", "RECSYS_API_KEY", "RECSYS_OPEN_READS"):
         monkeypatch.delenv(name, raising=False)
-    header = _read_key_header()
+    made = _read_key()
     key = Settings().read_api_key
-    assert key and header == f"-H 'X-API-Key: {key}' " and key in capsys.readouterr().out
+    assert key and made == key and key in capsys.readouterr().out
     monkeypatch.setenv("RECSYS_READ_API_KEY", "mine")
-    assert _read_key_header() == "-H 'X-API-Key: mine' "
+    assert _read_key() == "mine"
     monkeypatch.setenv("RECSYS_OPEN_READS", "true")
-    assert _read_key_header() == ""
+    assert _read_key() is None

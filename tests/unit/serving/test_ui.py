@@ -120,3 +120,14 @@ def test_info_history_and_the_page(client, media_bundle):
 def test_why_modality_is_documented_in_the_openapi_schema(client):
     item = client.get("/openapi.json").json()["components"]["schemas"]["Item"]["properties"]
     assert "why_modality" in item and "recsys/explain.py" in item["why_modality"]["description"]
+
+
+def test_media_need_no_key_but_user_reads_do(media_bundle):
+    """An <img> cannot send X-API-Key: media (posts' public content) are served without it, while
+    the reads that reveal a user (feed, history) still need the read key."""
+    rel = media_bundle["posts"]["image_path"].drop_nulls()[0]
+    with TestClient(create_app(settings_for(media_bundle["root"]))) as c:  # no key sent
+        assert c.get(f"/media/{rel}").status_code == 200
+        assert c.get("/media/media/nope.jpg").status_code == 404
+        assert c.post("/v1/recommendations", json={"user_id": 1, "k": 3}).status_code == 401
+        assert c.get("/v1/users/1/history").status_code == 401
