@@ -1,6 +1,6 @@
 """HTTP benchmark on loopback: the feed API vs a bare FAISS endpoint, same index, same run.
 
-    .venv/bin/python bench/http_1m.py [--index /tmp/recsys-bench/index-1m] [--duration 15] [--conns 16]
+    .venv/bin/python bench/http_1m.py [--index /tmp/recsys-bench/index-1m] [--duration 15] [--conns 16] [--workers 2]
 
 Needs the 1M bundle (`bench/index_1m.py` builds it; this script builds it too when absent) and
 `wrk` (Debian: apt-get install -y wrk; a Python thread-pool client is used when wrk is missing).
@@ -44,9 +44,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+WORKERS = 1  # uvicorn worker processes per server (--workers; both servers alike)
+
+
 def start(module: str, port: int, env: dict) -> subprocess.Popen:
     cmd = [PY, "-m", "uvicorn", module, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-           "--no-access-log", "--workers", "1"]
+           "--no-access-log", "--workers", str(WORKERS)]
     return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -164,7 +167,10 @@ def main() -> int:
     ap.add_argument("--feed-env", action="append", default=[], metavar="KEY=VALUE",
                     help="extra environment for the feed API server, e.g. RECSYS_MICROBATCH=false")
     ap.add_argument("--only", default=None, help="comma list of configs to run (floor,bare,plain,filters)")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn workers per server, the same for both")
     args = ap.parse_args()
+    global WORKERS
+    WORKERS = args.workers
     from index.bundle import current_version, load_bundle
 
     if not current_version(args.index):
