@@ -50,7 +50,7 @@ import numpy as np
 import polars as pl
 
 from recsys.errors import ArtifactError, ConfigError, UnknownIdError
-from recsys.ids import id_types, load_id_maps
+from recsys.ids import id_types, load_id_maps, save_id_maps
 from recsys.io import atomic_path, read_json, write_json
 
 logger = logging.getLogger(__name__)
@@ -226,8 +226,8 @@ def _publish(root: Path, content: BundleContent, keep: int, version: str | None,
         if c.modality_codes is not None:
             assert len(c.modality_codes) == n, "modality codes disagree on N"
             np.save(tmp / CODES_FILE, c.modality_codes.astype(np.float16)); hook(CODES_FILE)
-        for ent, m in c.id_maps.items():  # the caller's string ids, for answers in their own ids
-            m.to_frame().write_parquet(tmp / f"id_map_{ent}.parquet"); hook(f"id_map_{ent}.parquet")
+        # the caller's string ids, for answers in their own ids (read back by load_id_maps)
+        save_id_maps(tmp, c.id_maps, lambda path, df: (df.write_parquet(path), hook(path.name)))
         if c.online is not None:
             c.online.write_parquet(tmp / ONLINE_FILE); hook(ONLINE_FILE)
         if c.run_dir is not None:

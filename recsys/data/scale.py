@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -44,16 +42,15 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from recsys.data.synth import EVENTS, US_PER_DAY, _check_out
 from recsys.dataset import Dataset, save_dataset, save_splits
 from recsys.errors import ConfigError
 from recsys.features import ModalityFeatures, save_modality
-from recsys.io import write_json
+from recsys.io import atomic_dir, write_json
 from recsys.schema import DATASET_META_FILE
 
 logger = logging.getLogger(__name__)
 
-EVENTS = ("view", "like", "comment", "share")
-US_PER_DAY = 86_400 * 1_000_000
 
 
 @dataclass(frozen=True)
@@ -233,17 +230,12 @@ def build_scale(cfg: ScaleConfig) -> dict[str, Any]:
 
 def synthesize_scale(out: Path, cfg: ScaleConfig | None = None, overwrite: bool = False) -> Dataset:
     """Write the scale dataset (tables, temporal split, feature store) to `out` atomically."""
-    from recsys.data.synth import _check_out
     from recsys.split import temporal_split
 
     cfg = cfg or ScaleConfig()
     out = Path(out)
     _check_out(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.scale-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
+    with atomic_dir(out, "scale") as tmp:
         t0 = time.perf_counter()
         w = build_scale(cfg)
         logger.info("scale world drawn in %.1f s", time.perf_counter() - t0)
@@ -283,16 +275,6 @@ def synthesize_scale(out: Path, cfg: ScaleConfig | None = None, overwrite: bool 
                 content_hash=np.where(w["present"][m], f"scale-{cfg.seed}", ""),
                 meta={"encoder": "scale-topic-model", "fingerprint": f"scale-{cfg.seed}", "source": "recsys.data.scale"},
             ))
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            out.rename(old)
-        tmp.rename(out)
-        if old is not None:
-            shutil.rmtree(old)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     ds.root = out
     ds.splits, ds.meta = splits, meta
     return ds

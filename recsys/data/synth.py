@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,7 +51,7 @@ from recsys.data.synth_media import MOTIONS, brighten, render_scene, write_jpeg,
 from recsys.data.synth_text import TOPIC_NAMES, draw_tones, make_text, tone_label
 from recsys.dataset import Dataset, save_dataset
 from recsys.errors import ConfigError
-from recsys.io import write_parquet
+from recsys.io import atomic_dir, write_parquet
 
 logger = logging.getLogger(__name__)
 
@@ -317,22 +315,8 @@ def synthesize(out: Path, cfg: SynthConfig | None = None, progress: bool = True,
     cfg = cfg or SynthConfig.preset("default")
     out = Path(out)
     _check_out(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.synth-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
+    with atomic_dir(out, "synth") as tmp:
         ds = _write(tmp, cfg, progress)
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            out.rename(old)
-        tmp.rename(out)
-        if old is not None:
-            shutil.rmtree(old)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     ds.root = out
     return ds
 
