@@ -76,11 +76,11 @@ class InteractionData:
 
     def user_index(self, user_ids: np.ndarray) -> np.ndarray:
         """Positions of `user_ids` in `self.user_ids`; -1 for unknown users."""
-        return _lookup(self.user_ids, np.asarray(user_ids, np.int64), sorted_keys=True)
+        return rows_of(self.user_ids, np.asarray(user_ids, np.int64), sorted_keys=True)
 
     def post_index(self, post_ids: np.ndarray) -> np.ndarray:
         """Positions of `post_ids` in `self.post_ids`; -1 for unknown posts."""
-        return _lookup(self.post_ids, np.asarray(post_ids, np.int64), sorted_keys=False)
+        return rows_of(self.post_ids, np.asarray(post_ids, np.int64), sorted_keys=False)
 
     def post_index_strict(self, post_ids: np.ndarray) -> np.ndarray:
         idx = self.post_index(post_ids)
@@ -90,7 +90,8 @@ class InteractionData:
         return idx
 
 
-def _lookup(keys: np.ndarray, query: np.ndarray, sorted_keys: bool) -> np.ndarray:
+def rows_of(keys: np.ndarray, query: np.ndarray, sorted_keys: bool = False) -> np.ndarray:
+    """Positions of `query` ids in `keys` (int64; -1 where absent); `sorted_keys` skips the sort."""
     if len(keys) == 0:
         return np.full(len(query), -1, np.int64)
     order = np.arange(len(keys)) if sorted_keys else np.argsort(keys, kind="stable")
@@ -108,7 +109,7 @@ def build_interaction_data(ds: Dataset) -> InteractionData:
     for name in SPLIT_NAMES:
         part = inter.filter(pl.col("split") == name)
         rows = np.searchsorted(user_ids, part["user_id"].to_numpy())
-        cols = _lookup(post_ids, part["post_id"].to_numpy().astype(np.int64), sorted_keys=False)
+        cols = rows_of(post_ids, part["post_id"].to_numpy().astype(np.int64), sorted_keys=False)
         m = sp.csr_matrix(
             (np.ones(len(rows), np.float32), (rows, cols)), shape=(len(user_ids), len(post_ids))
         )

@@ -31,7 +31,7 @@ import torch
 
 from recsys.dataset import Dataset
 from recsys.errors import ArtifactError
-from recsys.interactions import InteractionData
+from recsys.interactions import InteractionData, rows_of
 from recsys.io import atomic_path, read_json, sha256_file
 
 logger = logging.getLogger(__name__)
@@ -41,16 +41,6 @@ RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 MODEL_FORMAT = "recsys-model/1"
-
-
-def _lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Positions of `query` in sorted-or-not `keys`; -1 where absent."""
-    if len(keys) == 0:
-        return np.full(len(query), -1, np.int64)
-    order = np.argsort(keys, kind="stable")
-    sk = keys[order]
-    pos = np.clip(np.searchsorted(sk, query), 0, len(sk) - 1)
-    return np.where(sk[pos] == query, order[pos], -1).astype(np.int64)
 
 
 def aligned_features(ds_root: Path, post_ids: np.ndarray, modalities: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, dict]]:
@@ -180,7 +170,7 @@ class LoadedRun:
 
     def author_rows(self, author_ids: np.ndarray) -> torch.Tensor:
         """author_ids int64 (N,) -> author ID rows float32 (N, d), zeros for -1 / unknown authors."""
-        rows = _lookup(self.author_table_ids, author_ids)
+        rows = rows_of(self.author_table_ids, author_ids)
         return self.author_table[torch.from_numpy(rows).clamp_min(0)] * torch.from_numpy(rows >= 0).unsqueeze(1)
 
     def _borrowed_id_rows(self, latents: torch.Tensor, k: int, chunk: int = 4096) -> torch.Tensor:
@@ -209,7 +199,7 @@ class LoadedRun:
             raise ArtifactError(f"history_post_ids must be (B, L), got shape {hp.shape}")
         rows = self._post_rows(hp.reshape(-1)).reshape(hp.shape)
         rows = np.where(hp < 0, -2, rows)  # -2 padding, -1 post without an ID row
-        urows = _lookup(self.user_table_ids, np.asarray(user_ids, np.int64).reshape(-1))
+        urows = rows_of(self.user_table_ids, np.asarray(user_ids, np.int64).reshape(-1))
         v, has = user_vectors(
             self.model,
             torch.as_tensor(np.asarray(history_latents, np.float32)),
@@ -222,7 +212,7 @@ class LoadedRun:
         return (v.numpy(), has.numpy()) if return_mask else v.numpy()
 
     def _post_rows(self, post_ids: np.ndarray) -> np.ndarray:
-        return _lookup(self.post_table_ids, post_ids)
+        return rows_of(self.post_table_ids, post_ids)
 
 
 def _rows(feats: dict, present: dict) -> int:
@@ -304,7 +294,7 @@ def post_authors(ds: Dataset, post_ids: np.ndarray) -> np.ndarray:
     known = ds.posts.select("post_id", "author_id").drop_nulls()
     if known.is_empty():
         return np.full(len(post_ids), -1, np.int64)
-    pos = _lookup(known["post_id"].to_numpy().astype(np.int64), np.asarray(post_ids, np.int64))
+    pos = rows_of(known["post_id"].to_numpy().astype(np.int64), np.asarray(post_ids, np.int64))
     return np.where(pos >= 0, known["author_id"].to_numpy().astype(np.int64)[pos.clip(0)], -1)
 
 
