@@ -73,9 +73,14 @@ def compare(
             selection = f"no training; defaults chosen on valid, reported on {split}"
         models.append(_evaluate_model(f"baseline:{name}", "baseline", scorer, data, split, ks, chunk_users, fit_s, selection, info, gt))
     for r in runs:
-        scorer, load_s, info = _load_run_scorer(Path(r), ds, data)
+        scorer, load_s, info = _load_run_scorer(Path(r), ds, data, split)
         best = info.get("best_epoch")
         selection = f"run checkpoint selected on valid{f' (best epoch {best})' if best else ''}, reported on {split}"
+        if info.get("refit"):
+            selection = (
+                f"epochs selected on valid ({best}); refit on {' + '.join(info['refit'])} for that many epochs, reported on {split}"
+                if split == "test" else f"the refit run's selection run (train only, best epoch {best}), reported on {split}"
+            )
         models.append(_evaluate_model(f"run:{Path(r).name}", "run", scorer, data, split, ks, chunk_users, load_s, selection, info, gt))
 
     return {
@@ -177,13 +182,16 @@ def check_run_dataset(run_dir: Path, ds: Dataset) -> None:
         )
 
 
-def _load_run_scorer(run_dir: Path, ds: Dataset, data: InteractionData):
+def _load_run_scorer(run_dir: Path, ds: Dataset, data: InteractionData, split: str):
     try:
-        from recsys.runs import load_scorer
+        from recsys.runs import load_scorer, run_for_split
     except ImportError as e:
         raise ArtifactError(f"cannot evaluate runs: recsys.runs.load_scorer is not available ({e})") from e
     t0 = time.perf_counter()
-    scorer = load_scorer(run_dir, ds, data)
+    scored = run_for_split(run_dir, split)  # a refit run is scored on valid by its selection run
+    scorer = load_scorer(scored, ds, data)
     load_s = time.perf_counter() - t0
     info = read_json(run_dir / RUN_FILE)
-    return scorer, load_s, {"config": info.get("config", {}), "run_dir": str(run_dir), "best_epoch": info.get("best_epoch")}
+    refit = info.get("trained_on") if info.get("selection") else None
+    best = info["selection"]["best_epoch"] if refit else info.get("best_epoch")
+    return scorer, load_s, {"config": info.get("config", {}), "run_dir": str(scored), "best_epoch": best, "refit": refit}

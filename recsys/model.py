@@ -81,9 +81,19 @@ class ModelConfig:
     content_weight: float = 0.5
     post_id_dropout: float = 0.1
     user_id_dropout: float = 0.1
+    # Popularity blend (`recsys.runs.LoadedRun`, "Popularity blend"): score = <u, p> +
+    # pop_weight * w(n) * z(p), w(n) = pop_half / (pop_half + n) (1 where pop_half = 0), n = posts of
+    # the history the model reads. Chosen on valid after training (`training/blend.py`); 0 = off.
+    pop_weight: float = 0.0
+    pop_half: float = 0.0
     cold_knn: int = 10  # serving: a post without an ID row borrows the ID rows of its k nearest
     # posts by content vector (softmax-weighted); 0 = content vector only
     mask_target_edges: bool = True  # propagate without the batch's own edges (no target leakage)
+    # Content item-item graph (FREEDOM / LATTICE style, `item_graph`): each post's ID row also
+    # receives the mean of the ID rows of its `item_knn` nearest posts by content (per modality,
+    # cosine of the input features, averaged over modalities), frozen before training; 0 = off.
+    item_knn: int = 0
+    item_graph_weight: float = 1.0
     # How training propagates the ID tables (module docstring, "Propagation during training"):
     # "full" | "cached" | "auto" = "cached" when the train graph has more than
     # `cached_above_edges` edges, else "full".
@@ -140,6 +150,37 @@ def propagate(adj: torch.Tensor | None, user: torch.Tensor, post: torch.Tensor, 
     return acc[: len(user)], acc[len(user) :]
 
 
+def item_graph(feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor], k: int, chunk: int = 2048) -> torch.Tensor | None:
+    """Frozen content item-item graph, sparse float32 (N, N): for each modality, each post with it
+    links to its k nearest posts with it (cosine of the features, itself excluded), weight 1/k;
+    the modality graphs are averaged over the modalities a post has. None when k <= 0.
+    O(N^2 D) in `chunk`-row blocks: meant for graphs trained with full propagation."""
+    if k <= 0 or not feats:
+        return None
+    n = len(next(iter(present.values())))
+    rows, cols, vals = [], [], []
+    n_mod = torch.zeros(n)
+    for m, x in feats.items():
+        have = torch.nonzero(present[m]).squeeze(1)
+        if len(have) <= 1:
+            continue
+        kk = min(k, len(have) - 1)
+        xm = torch.nn.functional.normalize(x[have].float(), dim=1)  # (n_m, D)
+        n_mod[have] += 1
+        for s in range(0, len(have), chunk):
+            sim = xm[s : s + chunk] @ xm.T  # (c, n_m)
+            sim[torch.arange(len(sim)), torch.arange(s, s + len(sim))] = -2.0  # not itself
+            nb = sim.topk(kk, dim=1).indices  # (c, kk)
+            rows.append(have[s : s + len(sim)].repeat_interleave(kk))
+            cols.append(have[nb.reshape(-1)])
+            vals.append(torch.full((len(sim) * kk,), 1.0 / kk))
+    if not rows:
+        return None
+    r, c, v = torch.cat(rows), torch.cat(cols), torch.cat(vals)
+    v = v / n_mod[r].clamp_min(1)
+    return torch.sparse_coo_tensor(torch.stack([r, c]), v, (n, n), check_invariants=False).coalesce()
+
+
 @dataclass
 class Batch:
     users: torch.Tensor  # int64 (B,) user rows
@@ -166,6 +207,7 @@ class Recommender(nn.Module):
             self.register_buffer("post_author", torch.full((cfg.n_posts,), -1, dtype=torch.int64))
             self.register_buffer("author_known", torch.zeros(n_authors, dtype=torch.bool))
         self.adj: torch.Tensor | None = None
+        self.item_adj: torch.Tensor | None = None  # content item-item graph (`set_item_graph`), training only
         self.mode = "full"  # training propagation actually used ("full" | "cached"), set by `set_graph`
         self._snap: dict[str, torch.Tensor] | None = None  # cached mode: delta_user, delta_post, latents
 
@@ -192,6 +234,17 @@ class Recommender(nn.Module):
             self._dinv = deg.float().clamp_min(1).pow(-0.5)
         self._snap = None
 
+    def set_item_graph(self, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> None:
+        """Build the frozen content item-item graph from the input features (`item_knn` > 0)."""
+        self.item_adj = item_graph(feats, present, self.cfg.item_knn) if self.ids is not None else None
+
+    def _propagate(self, adj: torch.Tensor | None, u: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """User-post propagation, plus the content item-item graph on the post rows."""
+        pu, pp = propagate(adj, u, p, self.cfg.graph_layers)
+        if self.item_adj is not None:
+            pp = pp + self.cfg.item_graph_weight * torch.sparse.mm(self.item_adj, p * self.post_known.unsqueeze(1))  # untrained rows add nothing
+        return pu, pp
+
     # -- cached propagation (training only) ----------------------------------------------------
     def before_step(self, step: int) -> None:
         """Called by the training loop before step `step` (0-based within the epoch): in cached
@@ -209,7 +262,7 @@ class Recommender(nn.Module):
         snap: dict[str, torch.Tensor] = {}
         if self.ids is not None:
             u, p, _ = self.ids.all_rows(chunk)
-            pu, pp = propagate(self.adj, u, p, self.cfg.graph_layers)
+            pu, pp = self._propagate(self.adj, u, p)
             snap["delta_user"], snap["delta_post"] = pu - u, pp - p
         self.train(was)
         self._snap = snap
@@ -243,7 +296,7 @@ class Recommender(nn.Module):
             keep = torch.ones(len(self.edges[0]), dtype=torch.bool)
             keep[drop_edges] = False
             adj = normalized_adjacency(self.edges[0][keep], self.edges[1][keep], self.cfg.n_users, self.cfg.n_posts)
-        u, p = propagate(adj, u, p, self.cfg.graph_layers)
+        u, p = self._propagate(adj, u, p)
         return u * self.user_known.unsqueeze(1), p * self.post_known.unsqueeze(1), a
 
     def author_part(self, author_rows: torch.Tensor | None, post_rows: torch.Tensor) -> torch.Tensor | float:

@@ -5,6 +5,8 @@
       model.pt      {"format", "config", "state_dict", "export", "meta"} (best epoch, written atomically)
       metrics.json  valid-selected test figures
       checkpoint.pt last epoch: model + optimizer + RNG (for --resume)
+      selection/    a refit run only (temporal splits): the same layout, trained on train alone,
+                    whose best epoch set the refit's epoch count; valid is scored through it
 
     run = load_run(run_dir)
     lat = run.post_latents(feats, present)              # {name: (N, Dm)}, {name: (N,)} -> (N, Z)
@@ -41,6 +43,20 @@ RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 MODEL_FORMAT = "recsys-model/1"
+SELECTION_DIR = "selection"  # a refit run's selection run (trained on train only), inside the run
+
+
+def run_for_split(run_dir: Path, split: str) -> Path:
+    """The run directory whose model is scored on `split`: a refit run (trained on train + valid,
+    run.json `selection`) is scored on valid through its selection run, which has not seen valid."""
+    run_dir = Path(run_dir)
+    info = read_json(run_dir / RUN_FILE) if (run_dir / RUN_FILE).is_file() else {}
+    if split == "valid" and info.get("selection"):
+        sel = run_dir / info["selection"]["run"]
+        if not (sel / MODEL_FILE).is_file():
+            raise ArtifactError(f"{run_dir} was refit on train + valid; its valid figures need the selection run {sel}, which is missing")
+        return sel
+    return run_dir
 
 
 def aligned_features(ds_root: Path, post_ids: np.ndarray, modalities: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, dict]]:
@@ -115,6 +131,19 @@ class LoadedRun:
     post_content: torch.Tensor | None = None  # float32 (Np, d) L2-normalised content vectors of the ID-row posts
     author_table_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # int64 (Na,) sorted
     author_table: torch.Tensor | None = None  # float32 (Na, d) author ID rows (None: no author table)
+    post_pop: torch.Tensor | None = None  # float32 (Np,) distinct training users of each ID-row post
+
+    # Popularity blend (model config `pop_weight` > 0): the retrieval vectors get one more
+    # coordinate, so that the inner product a FAISS index computes is the blended score:
+    #     post  [p, z(p)]      z = log(1 + c_p) / log(1 + max c)   (c = `post_pop`; 0 without an ID row)
+    #     user  [u, a * w(n)]  a = pop_weight, w(n) = h / (h + n) (h = pop_half; 1 where h = 0),
+    #                          n = posts of the history the model reads (<= max_history)
+    # A user with a short history leans on what is popular in the training window, one with a long
+    # history on their profile. A post the run never saw in training has z = 0.
+
+    @property
+    def pop_weight(self) -> float:
+        return float(self.config.get("pop_weight", 0.0) or 0.0)
 
     @property
     def modalities(self) -> dict[str, int]:
@@ -126,7 +155,8 @@ class LoadedRun:
 
     @property
     def dim(self) -> int:
-        return int(self.model.cfg.dim)
+        """Retrieval dimension: the model's `dim`, + 1 with the popularity blend."""
+        return int(self.model.cfg.dim) + (1 if self.pop_weight > 0 else 0)
 
     @property
     def max_history(self) -> int:
@@ -166,7 +196,28 @@ class LoadedRun:
                 id_rows[torch.from_numpy(cold)] = self._borrowed_id_rows(lat[torch.from_numpy(cold)], k)
             if self.author_table is not None and author_ids is not None:
                 id_rows = id_rows + self.author_rows(np.asarray(author_ids, np.int64).reshape(-1))
-        return post_vectors(self.model, lat, id_rows).numpy()
+        v = post_vectors(self.model, lat, id_rows).numpy()
+        if self.pop_weight > 0:
+            v = np.concatenate([v, self.post_popularity(rows)[:, None]], axis=1)
+        return v
+
+    def post_popularity(self, rows: np.ndarray) -> np.ndarray:
+        """z(p) of the blend for ID-table rows int64 (N,) (-1 = no row -> 0). float32 (N,)."""
+        if self.post_pop is None or not len(self.post_pop):
+            raise ArtifactError(f"{self.run_dir}: pop_weight > 0 but the run has no post popularity (post_pop)")
+        c = self.post_pop.numpy().astype(np.float64)
+        z = np.log1p(c) / max(np.log1p(c.max()), 1e-12)
+        return np.where(rows >= 0, z[np.clip(rows, 0, None)], 0.0).astype(np.float32)
+
+    def popularity_weight(self, n_history: np.ndarray) -> np.ndarray:
+        """a * w(n) of the blend for history lengths int (B,). float32 (B,)."""
+        return self.popularity_weight_of(self.pop_weight, float(self.config.get("pop_half", 0.0) or 0.0), n_history)
+
+    @staticmethod
+    def popularity_weight_of(a: float, h: float, n_history: np.ndarray) -> np.ndarray:
+        n = np.asarray(n_history, np.float64)
+        w = np.ones_like(n) if h <= 0 else h / (h + n)
+        return (a * w).astype(np.float32)
 
     def author_rows(self, author_ids: np.ndarray) -> torch.Tensor:
         """author_ids int64 (N,) -> author ID rows float32 (N, d), zeros for -1 / unknown authors."""
@@ -208,8 +259,11 @@ class LoadedRun:
             self.user_table,
             self.post_table,
         )
-        v = v * has.unsqueeze(1)
-        return (v.numpy(), has.numpy()) if return_mask else v.numpy()
+        v = (v * has.unsqueeze(1)).numpy()
+        if self.pop_weight > 0:
+            w = self.popularity_weight((hp >= 0).sum(1)) * has.numpy()
+            v = np.concatenate([v, w[:, None]], axis=1)
+        return (v, has.numpy()) if return_mask else v
 
     def _post_rows(self, post_ids: np.ndarray) -> np.ndarray:
         return rows_of(self.post_table_ids, post_ids)
@@ -276,7 +330,17 @@ def load_run(run_dir: Path) -> LoadedRun:
         post_content=ex.get("post_content"),
         author_table_ids=np.asarray(ex.get("author_ids", torch.zeros(0, dtype=torch.int64)), np.int64),
         author_table=ex.get("author_table"),
+        post_pop=ex.get("post_pop"),
     )
+
+
+def set_pop_blend(run_dir: Path, weight: float, half: float) -> None:
+    """Write the popularity blend chosen on valid into `run_dir/model.pt`'s config (atomically)."""
+    path = Path(run_dir) / MODEL_FILE
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob["config"] = {**blob["config"], "pop_weight": float(weight), "pop_half": float(half)}
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
 
 
 def scorer_from_run(run: LoadedRun, ds: Dataset, data: InteractionData, name: str | None = None) -> RunScorer:

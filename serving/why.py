@@ -57,7 +57,9 @@ class WhyModality:
         online post); why_rows int64 (K,) bundle rows of their closest history posts (-1 = online)."""
         k = len(rows)
         if self.has_id and self.decomposable and query is not None:
-            shares = explain.id_share(query, vectors, self._content(latents), self.content_scale)
+            content = self._content(latents)  # (K, d): the model's part; a popularity coordinate after it is left out
+            d = content.shape[1]
+            shares = explain.id_share(np.asarray(query)[:d], np.asarray(vectors)[:, :d], content, self.content_scale)
         else:
             shares = np.zeros(k) if not self.has_id else np.full(k, np.nan)
         if self.single is not None or not self.names:

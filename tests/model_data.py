@@ -15,7 +15,9 @@ from recsys.features import ModalityFeatures, save_modality
 
 
 def make_dataset(root: Path, n_users: int = 96, n_posts: int = 240, n_topics: int = 12, per_user: int = 8, seed: int = 0,
-                 authors: bool = False) -> Path:
+                 authors: bool = False, test_history: str | None = None) -> Path:
+    """A handmade dataset: users of one topic each, leave-last-out split. test_history: the
+    protocol's `test_history` ("train+valid" makes it behave like a temporal split's)."""
     rng = np.random.default_rng(seed)
     topic = rng.integers(0, n_topics, n_posts)
     centers = {"image": rng.normal(size=(n_topics, 24)), "audio": rng.normal(size=(n_topics, 12))}
@@ -51,7 +53,8 @@ def make_dataset(root: Path, n_users: int = 96, n_posts: int = 240, n_topics: in
         pl.lit(None, dtype=pl.String).alias("image_path"),
         pl.lit(None, dtype=pl.String).alias("video_path"),
     )
-    save_dataset(root, posts, inter, split, {"name": "small"})
+    meta = {"name": "small"} if test_history is None else {"name": "small", "protocol": {"test_history": test_history}}
+    save_dataset(root, posts, inter, split, meta)
     pids = posts["post_id"].to_numpy()
     for m, c in centers.items():
         x = (c[topic] + 0.3 * rng.normal(size=(n_posts, c.shape[1]))).astype(np.float32)

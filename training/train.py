@@ -36,6 +36,7 @@ from recsys.io import atomic_path, read_json, write_json
 from recsys.model import Batch, ModelConfig, Recommender
 from recsys.runs import (
     CHECKPOINT_FILE,
+    SELECTION_DIR,
     METRICS_FILE,
     MODEL_FILE,
     RUN_FILE,
@@ -45,7 +46,9 @@ from recsys.runs import (
     post_authors,
     save_model,
     scorer_from_run,
+    set_pop_blend,
 )
+from training.blend import choose_pop_blend
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +73,13 @@ class TrainConfig:
     modalities: tuple[str, ...] | None = None  # None = every modality of the feature store
     resume: bool = False
     threads: int = 2
+    # After selecting the epoch count on valid, train the served model again on train + valid for
+    # that many epochs (`train` docstring): "auto" = on where the test history includes valid
+    # (temporal splits: the server then holds valid too), "on" (needs such a split) or "off".
+    refit: str = "auto"
+    # After training, choose the popularity blend (model keys pop_weight / pop_half) on valid
+    # (`training/blend.py`); a refit takes the selection run's choice.
+    pop_blend: bool = True
     id_optimizer: str = "adam"  # single process: "adam" (id_lr) or "adagrad" (sparse_lr, what sharded tables use)
     emulate_world: int = 1  # single process: split each batch into this many slices as that many ranks would
     # (one forward per slice, losses averaged): checks sharded training against one process
@@ -161,11 +171,12 @@ class TrainData:
     post_author: np.ndarray  # int64 (N,) author row of every post row, -1 = no author
 
 
-def prepare(ds, data, modalities: tuple[str, ...] | None) -> TrainData:
+def prepare(ds, data, modalities: tuple[str, ...] | None, splits: tuple[str, ...] = ("train",)) -> TrainData:
+    """Features of every post and the training edges / histories over the interactions of `splits`."""
     feats, present, meta = aligned_features(ds.root, data.post_ids, list(modalities) if modalities else None)
     if not feats:
         raise ConfigError(f"{ds.root}: no modality features to train on (run `recsys encode` first)")
-    hists = history_rows(ds, data, ("train",))
+    hists = history_rows(ds, data, splits)
     dmax = max((len(h) for h in hists), default=1) or 1
     hist_full = np.full((data.n_users, dmax), -1, np.int64)
     users, posts = [], []
@@ -348,6 +359,8 @@ def _in_memory_run(model: Recommender, td: TrainData, data, out: Path, ds_fp: st
             "post_content": content.contiguous(),  # for cold posts' nearest-content ID rows
             "user_ids": torch.from_numpy(data.user_ids[uk]),
             "user_table": ex["user_table"][torch.from_numpy(uk)].contiguous(),
+            # distinct training users per ID-row post (the popularity blend's c_p)
+            "post_pop": torch.from_numpy(np.bincount(td.posts, minlength=data.n_posts)[pk].astype(np.float32)),
         }
         if "author_table" in ex:
             ak = model.author_known.numpy()
@@ -367,14 +380,55 @@ def _in_memory_run(model: Recommender, td: TrainData, data, out: Path, ds_fp: st
         post_content=export.get("post_content"),
         author_table_ids=np.asarray(export["author_ids"]) if "author_ids" in export else np.zeros(0, np.int64),
         author_table=export.get("author_table"),
+        post_pop=export.get("post_pop"),
     )
     return run, export
 
 
+def refits(cfg: TrainConfig, data) -> bool:
+    """Whether `train` refits on train + valid (see TrainConfig.refit)."""
+    if cfg.refit not in ("auto", "on", "off"):
+        raise ConfigError(f"refit must be 'auto', 'on' or 'off', got {cfg.refit!r}")
+    temporal = data.test_history_includes_valid and data.valid.nnz > 0
+    if cfg.refit == "on" and not temporal:
+        raise ConfigError(
+            "refit=on needs a split whose test history includes valid (a temporal split with valid "
+            f"interactions); {data.dataset_name or 'this dataset'} keeps a fixed protocol (history = train)"
+        )
+    return cfg.refit == "on" or (cfg.refit == "auto" and temporal)
+
+
 def train(cfg: TrainConfig) -> Path:
-    """Train and return the run directory (see recsys.runs for its layout)."""
+    """Train and return the run directory (see recsys.runs for its layout).
+
+    Without a refit the run is the epoch selected on valid. With one (`refits`): first that run
+    is trained into `out/selection` (its valid figures are the run's valid figures), then the
+    served model is trained from scratch, same config and seed, on train + valid for the selected
+    number of epochs into `out`: what a platform serving the test period would have deployed.
+    Its test figures are reported; evaluating it on valid reads the selection run instead.
+    """
     if not cfg.data or not cfg.out:
         raise ConfigError("train needs `data` (dataset dir) and `out` (run dir)")
+    ds = load_dataset(Path(cfg.data))
+    data = build_interaction_data(ds)
+    if not refits(cfg, data):
+        return _fit(cfg, ds, data, ("train",), None)
+    out = Path(cfg.out)
+    if (out / MODEL_FILE).exists():
+        raise ArtifactError(f"{out} already holds a trained run; choose another --out")
+    sel = _fit(dataclasses.replace(cfg, out=str(out / SELECTION_DIR)), ds, data, ("train",), None)
+    info = read_json(sel / RUN_FILE)
+    epochs = int(info["best_epoch"])
+    selection = {"run": SELECTION_DIR, "best_epoch": epochs, "best_valid_recall20": info.get("best_valid_recall20")}
+    chosen = load_run(sel).config  # the selection run's popularity blend, chosen on valid
+    model = {**cfg.model, "pop_weight": chosen.get("pop_weight", 0.0), "pop_half": chosen.get("pop_half", 0.0)}
+    return _fit(dataclasses.replace(cfg, epochs=epochs, resume=False, model=model), ds, data, ("train", "valid"), selection)
+
+
+def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | None) -> Path:
+    """One training run on the interactions of `splits`. selection None: epochs selected on valid
+    (early stopping, `model.pt` = best epoch); else a refit: exactly `cfg.epochs` epochs, no
+    validation, `model.pt` = the last epoch, `selection` recorded in run.json."""
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     rank, world = _world()
@@ -392,10 +446,8 @@ def train(cfg: TrainConfig) -> Path:
 
     t_start = time.time()
     _seed(cfg.seed)
-    ds = load_dataset(Path(cfg.data))
-    data = build_interaction_data(ds)
     ds_fp = ds.fingerprint()
-    td = prepare(ds, data, cfg.modalities)
+    td = prepare(ds, data, cfg.modalities, splits)
     mcfg = ModelConfig(
         modalities=tuple((m, int(x.shape[1])) for m, x in td.feats.items()),
         n_users=data.n_users,
@@ -411,6 +463,7 @@ def train(cfg: TrainConfig) -> Path:
     if model.ids is not None:
         model.ids.reset_parameters(std=0.1, seed=cfg.seed)
     model.set_graph(torch.from_numpy(td.users), torch.from_numpy(td.posts), torch.from_numpy(td.post_author))
+    model.set_item_graph(td.feats, td.present)
     if len(td.users) == 0:
         raise ConfigError(f"{ds.root}: no train interactions")
 
@@ -461,11 +514,14 @@ def train(cfg: TrainConfig) -> Path:
         "dataset": {"path": str(Path(cfg.data).resolve()), "name": ds.name, "fingerprint": ds_fp},
         "versions": _versions(),
         "world_size": world,
+        "trained_on": list(splits),
         "start_time": _now(),
         "status": "running",
     }
     if cfg.resume and (out / RUN_FILE).is_file():
         run_info["start_time"] = read_json(out / RUN_FILE).get("start_time", run_info["start_time"])
+    if selection is not None:
+        run_info["selection"] = selection
     if main:
         write_json(out / RUN_FILE, run_info)
 
@@ -512,7 +568,17 @@ def train(cfg: TrainConfig) -> Path:
         loss = float(np.mean(losses))
         line = f"epoch {epoch} | loss {loss:.4f}"
         rec = {"epoch": epoch, "loss": loss, "terms": {k: float(v.detach()) for k, v in terms.items()}}
-        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+        if selection is not None and epoch == cfg.epochs:  # a refit: the last epoch is the model
+            eval_model = model
+            if ema_state is not None:
+                eval_model = copy.deepcopy(model)
+                eval_model.load_state_dict(ema_state)
+            _, export = _in_memory_run(eval_model, td, data, out, ds_fp)
+            state.update(best_epoch=epoch)
+            sd = eval_model.plain_state_dict()  # collective when the tables are sharded
+            if main:
+                save_model(out / MODEL_FILE, eval_model, export, meta, sd)
+        elif selection is None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
             eval_model = model
             if ema_state is not None:
                 eval_model = copy.deepcopy(model)
@@ -554,12 +620,27 @@ def train(cfg: TrainConfig) -> Path:
     if main:
         best = load_run(out)
         scorer = scorer_from_run(best, ds, data)
+        blend = None
+        if selection is None and cfg.pop_blend and best.post_pop is not None:
+            blend = choose_pop_blend(best, scorer, data)
+            set_pop_blend(out, blend["pop_weight"], blend["pop_half"])
+            best = load_run(out)
+            scorer = scorer_from_run(best, ds, data)
         res = _evaluate(scorer, data, "test", (10, 20, 50))
-        vres = _evaluate(scorer, data, "valid", (10, 20, 50))
+        if selection is None:
+            valid_metrics = _evaluate(scorer, data, "valid", (10, 20, 50))["metrics"]
+        else:  # this model has seen valid: the valid figures are the selection run's
+            sel_metrics = read_json(out / selection["run"] / METRICS_FILE)
+            valid_metrics = sel_metrics["valid"]
+            selection["test_without_refit"] = sel_metrics["test"]
+            blend = sel_metrics.get("pop_blend")  # chosen on valid by the selection run
+            state["best"] = float(selection.get("best_valid_recall20") or valid_metrics["recall@20"])
         metrics = {
             "selected_on": "valid recall@20",
             "best_epoch": state["best_epoch"],
-            "valid": vres["metrics"],
+            "refit": None if selection is None else {"trained_on": list(splits), "selection": selection},
+            "pop_blend": blend,
+            "valid": valid_metrics,
             "test": res["metrics"],
             "test_buckets": res.get("buckets"),
             "n_test_users": res.get("n_users"),

@@ -294,3 +294,76 @@ def test_trains_on_the_encoded_synthetic_platform(tiny_encoded, tmp_path):
     assert set(run.modalities) == set(list_modalities(ds_dir))
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 <= metrics["test"]["recall@20"] <= 1
+
+
+def test_popularity_blend_is_one_more_coordinate(tiny_run, small, tmp_path):
+    import shutil
+
+    from recsys.runs import set_pop_blend
+
+    blend = json.loads((tiny_run / "metrics.json").read_text())["pop_blend"]
+    best = max(blend["grid"], key=lambda g: g[2])
+    assert blend["valid_recall@20"] == pytest.approx(best[2], abs=1e-6)  # the grid's best, chosen on valid
+    assert blend["grid"][0][:2] == [0.0, 0.0]  # "no blend" is always a candidate
+    off, on = tmp_path / "off", tmp_path / "on"
+    shutil.copytree(tiny_run, off)
+    shutil.copytree(tiny_run, on)
+    set_pop_blend(off, 0.0, 0.0)
+    set_pop_blend(on, 0.5, 5.0)
+    r0, r1 = load_run(off), load_run(on)
+    assert r1.dim == r0.dim + 1
+    ds = load_dataset(small)
+    data = build_interaction_data(ds)
+    ids = data.post_ids
+    from recsys.runs import aligned_features
+
+    f, p, _ = aligned_features(small, ids)
+    lat = r0.post_latents(f, p)
+    p0, p1 = r0.post_vectors(lat, ids), r1.post_vectors(lat, ids)
+    assert np.allclose(p1[:, :-1], p0)
+    counts = np.asarray(data.train.sum(axis=0)).ravel()  # distinct train users per post
+    assert np.allclose(p1[:, -1], np.log1p(counts) / np.log1p(counts.max()), atol=1e-6)  # z(p); 0 without an ID row
+    lookup = latent_lookup(ids, lat)
+    hists = [np.zeros(0, np.int64), ids[:1], ids[:3], ids[:40]]  # n = 0, 1, 3, 40 -> read: <= max_history
+    users = np.full(4, -1, np.int64)
+    u0, has = user_vectors(r0, hists, users, lookup)
+    u1, _ = user_vectors(r1, hists, users, lookup)
+    n = np.minimum([0, 1, 3, 40], r1.max_history)
+    want = np.where(has, 0.5 * 5.0 / (5.0 + n), 0.0)  # nobody-knows-you: no vector, the population prior
+    assert np.allclose(u1[:, -1], want, atol=1e-6) and np.allclose(u1[:, :-1], u0)
+    assert np.allclose(u1 @ p1.T, u0 @ p0.T + want[:, None] * p1[:, -1][None, :], atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def temporal_small(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("temporal") / "ds", test_history="train+valid")
+
+
+def test_refit_trains_the_served_model_on_train_and_valid(temporal_small, tmp_path):
+    from recsys.compare import compare
+    from recsys.runs import SELECTION_DIR, run_for_split
+
+    out = train(TrainConfig.preset("tiny", data=str(temporal_small), out=str(tmp_path / "r"), epochs=3))
+    info = json.loads((out / "run.json").read_text())
+    sel_info = json.loads((out / SELECTION_DIR / "run.json").read_text())
+    assert sel_info["trained_on"] == ["train"] and info["trained_on"] == ["train", "valid"]
+    assert info["selection"]["best_epoch"] == sel_info["best_epoch"] == len(info["history"])  # as many epochs
+    assert "valid_recall@20" not in info["history"][-1]  # the refit never looks at valid
+    # the served model knows the valid interactions' posts and users; the selection run does not
+    data = build_interaction_data(load_dataset(temporal_small))
+    valid_posts = set(data.post_ids[np.unique(data.valid.indices)].tolist())
+    served, sel = load_run(out), load_run(out / SELECTION_DIR)
+    assert valid_posts <= set(served.post_table_ids.tolist())
+    assert not valid_posts <= set(sel.post_table_ids.tolist())
+    assert served.config["pop_weight"] == sel.config["pop_weight"]  # the blend chosen on valid carries over
+    # valid is scored through the selection run (the served model has seen valid); test through the refit
+    assert run_for_split(out, "valid") == out / SELECTION_DIR and run_for_split(out, "test") == out
+    v = compare(temporal_small, [], [out], "valid", (20,))["models"][0]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert v["metrics"]["recall@20"] == pytest.approx(metrics["valid"]["recall@20"], abs=1e-9)
+    assert metrics["refit"]["selection"]["test_without_refit"]["recall@20"] >= 0
+
+
+def test_refit_on_needs_a_temporal_split(small, tmp_path):
+    with pytest.raises(ConfigError, match="refit=on needs"):
+        train(TrainConfig.preset("tiny", data=str(small), out=str(tmp_path / "r"), refit="on"))

@@ -34,7 +34,8 @@ def test_why_modality_matches_the_models_parts(tiny_platform):
             idr = (run.post_table[torch.from_numpy(tab).clamp_min(0)] + run.author_rows(b.author_ids[rows])).numpy()
         i_hat = idr / np.maximum(np.linalg.norm(idr, axis=1, keepdims=True), 1e-12)
         lam = np.linalg.norm(s * c + i_hat, axis=1)
-        t_c, t_i = s * (c @ p.query) / lam, (i_hat @ p.query) / lam
+        q = p.query[: c.shape[1]]  # the model's part (a popularity-blend coordinate after it)
+        t_c, t_i = s * (c @ q) / lam, (i_hat @ q) / lam
         share = np.abs(t_i) / (np.abs(t_c) + np.abs(t_i))
         for j, it in enumerate(items):
             if tab[j] < 0 or abs(share[j] - 0.5) < 0.02:
