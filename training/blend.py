@@ -18,7 +18,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)  # a: the popularity coordinate's weight (<u, p> is in [-1, 1])
+WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0)  # a: the popularity coordinate's weight (<u, p> is in [-1, 1])
 HALVES = (0.0, 2.0, 5.0, 10.0, 20.0)  # h: history length at which the weight halves (0 = constant)
 
 

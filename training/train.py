@@ -74,9 +74,11 @@ class TrainConfig:
     resume: bool = False
     threads: int = 2
     # After selecting the epoch count on valid, train the served model again on train + valid for
-    # that many epochs (`train` docstring): "auto" = on where the test history includes valid
-    # (temporal splits: the server then holds valid too), "on" (needs such a split) or "off".
-    refit: str = "auto"
+    # that many epochs (`train` docstring): "on" (needs a split whose test history includes valid),
+    # "auto" (on where it does) or "off". Off by default: decided on valid by
+    # bench/refit_backtest.py (the platform moved one period back), where the refit lowered valid
+    # recall@20 in 3 seeds of 3 (docs/evaluation.md, "Model selection").
+    refit: str = "off"
     # After training, choose the popularity blend (model keys pop_weight / pop_half) on valid
     # (`training/blend.py`); a refit takes the selection run's choice.
     pop_blend: bool = True

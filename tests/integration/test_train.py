@@ -343,7 +343,7 @@ def test_refit_trains_the_served_model_on_train_and_valid(temporal_small, tmp_pa
     from recsys.compare import compare
     from recsys.runs import SELECTION_DIR, run_for_split
 
-    out = train(TrainConfig.preset("tiny", data=str(temporal_small), out=str(tmp_path / "r"), epochs=3))
+    out = train(TrainConfig.preset("tiny", data=str(temporal_small), out=str(tmp_path / "r"), epochs=3, refit="on"))
     info = json.loads((out / "run.json").read_text())
     sel_info = json.loads((out / SELECTION_DIR / "run.json").read_text())
     assert sel_info["trained_on"] == ["train"] and info["trained_on"] == ["train", "valid"]
@@ -364,6 +364,11 @@ def test_refit_trains_the_served_model_on_train_and_valid(temporal_small, tmp_pa
     assert metrics["refit"]["selection"]["test_without_refit"]["recall@20"] >= 0
 
 
-def test_refit_on_needs_a_temporal_split(small, tmp_path):
+def test_refit_on_needs_a_temporal_split_and_is_off_by_default(small, temporal_small):
+    from training.train import refits
+
     with pytest.raises(ConfigError, match="refit=on needs"):
-        train(TrainConfig.preset("tiny", data=str(small), out=str(tmp_path / "r"), refit="on"))
+        refits(TrainConfig.preset("tiny", refit="on"), build_interaction_data(load_dataset(small)))
+    temporal = build_interaction_data(load_dataset(temporal_small))
+    assert not refits(TrainConfig.preset("tiny"), temporal)  # decided on valid (bench/refit_backtest.py)
+    assert refits(TrainConfig.preset("tiny", refit="auto"), temporal)

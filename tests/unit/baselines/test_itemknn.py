@@ -23,16 +23,3 @@ def test_itemknn_rejects_bad_config(world):
     with pytest.raises(ConfigError, match="neighbours >= 1"):
         get_baseline("itemknn")(world[0], neighbours=0)
 
-
-def test_itemknn_refits_its_similarities_on_a_longer_history(world):
-    import numpy as np
-
-    data, _ = world
-    knn = get_baseline("itemknn")(data, neighbours=20, shrink=10.0)
-    same = knn.for_history(data.train, "valid")
-    assert same.sim is knn.sim  # the train history: the fitted similarities
-    longer = (data.train + data.valid > 0).astype(np.float32).tocsr()
-    refit = knn.for_history(longer, "test")
-    again = get_baseline("itemknn")(type(data)(**{**data.__dict__, "train": longer}), neighbours=20, shrink=10.0)
-    assert (refit.sim != again.sim).nnz == 0  # = fitting on train + valid
-    assert (refit.sim != knn.sim).nnz > 0
