@@ -1,7 +1,9 @@
 """The analysis against the synthetic platform's hidden truth (ground_truth/, recsys/data/synth*.py).
 
-    cluster_topics(posts, post_topics)                -> majority topic of each cluster, purity
-    burst_detection(series, ..., bursts, window)      -> precision, recall, delay, false alarms / quiet day
+    cluster_topics(posts, post_topics)                -> majority subject (topic or theme) of each cluster, purity
+    theme_landing(posts, post_topics)                 -> the cluster each new theme's posts went to
+    burst_detection(series, ..., bursts, window)      -> precision, recall, delay, false alarms / quiet day,
+                                                         overall and per kind (topic | theme)
     sentiment_truth(posts, tones)                     -> agreement with the hidden tone, text / no text
     profile_precision(top_topics, user_preferences)   -> precision@3 of profile topics vs hidden top-3
 
@@ -16,34 +18,83 @@ import polars as pl
 
 from recsys.analysis import trends as T
 from recsys.analysis.sentiment import agreement
-from recsys.data.synth_text import TONE_NEUTRAL
+from recsys.data.synth_text import THEME_NAMES, TONE_NEUTRAL
+
+
+def post_subjects(post_topics: pl.DataFrame) -> pl.DataFrame:
+    """post_topics (post_id, topic[, theme]) -> post_id, subject: a theme post's subject is its
+    theme (what its content is about), any other post's its topic."""
+    subj = pl.coalesce("theme", "topic") if "theme" in post_topics.columns else pl.col("topic")
+    return post_topics.select("post_id", subj.alias("subject"))
 
 
 def cluster_topics(posts: pl.DataFrame, post_topics: pl.DataFrame) -> tuple[dict[int, str], float]:
-    """posts: post_id, cluster_id; post_topics: post_id, topic -> ({cluster_id: majority topic},
-    purity = share of posts whose cluster's majority topic is their own)."""
-    j = posts.select("post_id", "cluster_id").join(post_topics.select("post_id", "topic"), on="post_id")
-    counts = j.group_by("cluster_id", "topic").len().sort(["cluster_id", "len", "topic"], descending=[False, True, False])
+    """posts: post_id, cluster_id; post_topics: post_id, topic[, theme] -> ({cluster_id: majority
+    subject (a topic, or a theme when its posts are the cluster's majority)}, purity = share of
+    posts whose cluster's majority subject is their own)."""
+    j = posts.select("post_id", "cluster_id").join(post_subjects(post_topics), on="post_id")
+    counts = j.group_by("cluster_id", "subject").len().sort(["cluster_id", "len", "subject"], descending=[False, True, False])
     top = counts.group_by("cluster_id", maintain_order=True).first()
-    mapping = dict(zip(top["cluster_id"].to_list(), top["topic"].to_list()))
+    mapping = dict(zip(top["cluster_id"].to_list(), top["subject"].to_list()))
     purity = float(top["len"].sum() / max(len(j), 1))
     return mapping, purity
 
 
+def theme_landing(posts: pl.DataFrame, post_topics: pl.DataFrame) -> dict[str, dict]:
+    """Where each theme's posts went: {theme: {cluster_id (the cluster holding most of them),
+    posts, share_of_theme (its posts in that cluster), share_of_cluster (the cluster's posts that
+    are the theme's), own_cluster (the theme is that cluster's majority)}}. Empty without themes."""
+    if "theme" not in post_topics.columns:
+        return {}
+    j = posts.select("post_id", "cluster_id").join(post_topics.select("post_id", "theme"), on="post_id")
+    size = dict(j.group_by("cluster_id").len().iter_rows())
+    mapping, _ = cluster_topics(posts, post_topics)
+    out = {}
+    th = j.drop_nulls("theme")
+    for name in sorted(th["theme"].unique().to_list()):
+        mine = th.filter(pl.col("theme") == name)
+        c, n = mine.group_by("cluster_id").len().sort(["len", "cluster_id"], descending=[True, False]).row(0)
+        out[name] = {"cluster_id": int(c), "posts": len(mine), "share_of_theme": round(n / len(mine), 4),
+                     "share_of_cluster": round(n / size[c], 4), "own_cluster": mapping.get(c) == name}
+    return out
+
+
+def burst_subjects(bursts: pl.DataFrame) -> tuple[list[str], list[str]]:
+    """ground_truth/bursts.parquet -> (subject per burst: its topic or its theme, kind per burst).
+    A table from before themes existed (no `kind`) holds topic bursts only."""
+    if "kind" not in bursts.columns:
+        return bursts["topic"].to_list(), ["topic"] * len(bursts)
+    return bursts.select(pl.coalesce("theme", "topic").alias("subject"))["subject"].to_list(), bursts["kind"].to_list()
+
+
 def burst_detection(s: T.Series, cluster_ids: np.ndarray, mapping: dict[int, str], bursts: pl.DataFrame,
-                    window: int, warmup_bins: int = 72) -> dict:
-    """Scan the series with `window` and score the alarms against ground_truth/bursts.parquet
-    (topic, start, end). Alarms are counted from `warmup_bins` after the series starts (a
-    baseline needs history)."""
-    topics = sorted(set(mapping.values()) | set(bursts["topic"].to_list()))
-    tix = {t: i for i, t in enumerate(topics)}
-    cluster_topic = np.array([tix.get(mapping.get(int(c), ""), -1) for c in cluster_ids], np.int64)
+                    window: int, warmup_bins: int = 72, landing: dict[str, dict] | None = None) -> dict:
+    """Scan the series with `window` and score the alarms against ground_truth/bursts.parquet,
+    overall and per kind (topic | theme; "by_kind"). Alarms are counted from `warmup_bins` after
+    the series starts (a baseline needs history).
+
+    A burst stands on the clusters whose majority subject is its subject (`mapping`, from
+    `cluster_topics`); a theme that is no cluster's majority stands on the cluster most of its
+    posts landed in (`landing`, from `theme_landing`), where its burst shows as that cluster's."""
+    subj, kinds = burst_subjects(bursts)
+    themes = {t for t, k in zip(subj, kinds) if k == "theme"} | set(THEME_NAMES)
+    subjects = sorted(set(mapping.values()) | set(subj))
+    six = {t: i for i, t in enumerate(subjects)}
+    stands = np.zeros((len(cluster_ids), len(subjects)), bool)  # (K, S)
+    row = {int(c): i for i, c in enumerate(cluster_ids)}
+    for c, t in mapping.items():
+        if int(c) in row:
+            stands[row[int(c)], six[t]] = True
+    for t, where in (landing or {}).items():
+        if t in six and not stands[:, six[t]].any() and where["cluster_id"] in row:
+            stands[row[where["cluster_id"]], six[t]] = True
+    cluster_kinds = ["theme" if mapping.get(int(c)) in themes else "topic" for c in cluster_ids]
     start = s.first_bin + warmup_bins
     ends, z, fl = T.scan(s, window, start=start)
     al = T.alarms(ends, fl)
-    b = [(tix[t], int(T.to_bin(st)), int(T.to_bin(en))) for t, st, en in
-         bursts.select("topic", pl.col("start").cast(pl.Int64), pl.col("end").cast(pl.Int64)).iter_rows()]
-    out = T.match_bursts(al, cluster_topic, b, window, int(ends[0]), int(ends[-1]))
+    b = [(six[t], int(T.to_bin(st)), int(T.to_bin(en))) for t, (st, en) in
+         zip(subj, bursts.select(pl.col("start").cast(pl.Int64), pl.col("end").cast(pl.Int64)).iter_rows())]
+    out = T.match_bursts(al, stands, b, window, int(ends[0]), int(ends[-1]), burst_kinds=kinds, cluster_kinds=cluster_kinds)
     out["window_hours"] = window
     out["alarm_list"] = [{"cluster_id": int(cluster_ids[c]), "topic": mapping.get(int(cluster_ids[c])),
                           "first_hour": a, "last_hour": e} for c, a, e in al]

@@ -119,11 +119,14 @@ def write_trends_report(data_dir: Path, out: Path, run_dir: Path | None = None, 
 def _truth(ds, a: Analysis, s: T.Series, cids, w: int, run, inp: Inputs, gt: Path, has_time: bool) -> dict:
     pt = pl.read_parquet(gt / "post_topics.parquet")
     mapping, purity = EV.cluster_topics(a.posts, pt)
+    landing = EV.theme_landing(a.posts, pt)
     out: dict = {"cluster_topic": {str(c): t for c, t in mapping.items()}, "purity": round(purity, 4)}
+    if landing:
+        out["themes"] = landing
     if has_time and (gt / "bursts.parquet").is_file():
         bursts = pl.read_parquet(gt / "bursts.parquet")
         if len(bursts):
-            r = EV.burst_detection(s, cids, mapping, bursts, w)
+            r = EV.burst_detection(s, cids, mapping, bursts, w, landing=landing)
             out["bursts"] = {k: v for k, v in r.items() if k != "alarm_list"}
             out["burst_spans"] = [(int(T.to_bin(b)), int(T.to_bin(e))) for b, e in
                                   bursts.select(pl.col("start").cast(pl.Int64), pl.col("end").cast(pl.Int64)).iter_rows()]
@@ -135,8 +138,9 @@ def _truth(ds, a: Analysis, s: T.Series, cids, w: int, run, inp: Inputs, gt: Pat
         hist = _histories(ds)
         uvecs = _user_vectors(run, inp, _histories(ds, run.max_history)) if run is not None and a.centroid_vectors is not None else None
         prof = {}
+        topic_of = {c: t for c, t in mapping.items() if t in set(up["topic"].unique().to_list())}  # a theme cluster names no preference
         for use in (("both", "history", "vector") if uvecs is not None else ("history",)):
-            prof[use] = EV.profile_precision(profile_topics(a, hist, mapping, uvecs, use), up)
+            prof[use] = EV.profile_precision(profile_topics(a, hist, topic_of, uvecs, use), up)
         # references: the true topics of each user's own history (best a history-only profile can
         # do with perfect clusters) and the globally most engaged topics for everyone
         tp = dict(zip(pt["post_id"].to_list(), pt["topic"].to_list()))

@@ -208,46 +208,61 @@ def alarms(ends: np.ndarray, flagged: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 def match_bursts(alarm_list: list[tuple[int, int, int]], cluster_topic: np.ndarray,
-                 bursts: list[tuple[int, int, int]], window: int, first_end: int, last_end: int) -> dict:
+                 bursts: list[tuple[int, int, int]], window: int, first_end: int, last_end: int,
+                 burst_kinds: list[str] | None = None, cluster_kinds: list[str] | None = None) -> dict:
     """Score alarms against known bursts.
 
-    alarm_list: from `alarms`; cluster_topic int64 (K,) the topic each cluster stands for (-1:
-    none); bursts: [(topic, start bin, end bin exclusive)]; window: W bins (an alarm up to W bins
-    after a burst ends is still about it); [first_end, last_end]: the scanned window ends.
-    An alarm is true when its cluster's topic is bursting at its time (start - 0 .. end + W); a
-    burst is detected when some true alarm starts inside it (delay = alarm time - burst start, in
-    bins). Quiet time: scanned bins farther than W from every burst; false alarms are counted
-    there per day."""
-    true_alarms, delays = 0, []
-    detected = [None] * len(bursts)
-    false_quiet = 0
+    alarm_list: from `alarms`; cluster_topic: the subject (topic or theme) each cluster stands
+    for, int64 (K,) (-1: none), or bool (K, S) when a cluster may stand for several (a topic's
+    cluster that a new theme's posts landed in); bursts: [(subject, start bin, end bin exclusive)];
+    window: W bins (an alarm up to W bins after a burst ends is still about it);
+    [first_end, last_end]: the scanned window ends.
+    An alarm is true when its cluster stands for a subject bursting at its time (start - 0 ..
+    end + W); a burst is detected when some true alarm starts inside it (delay = alarm time -
+    burst start, in bins). Quiet time: scanned bins farther than W from every burst; false
+    alarms are counted there per day.
+    burst_kinds (len(bursts)) and cluster_kinds (K): with both, the same figures per kind under
+    "by_kind": a true alarm counts for the kind of the burst it hits, a false one for its
+    cluster's kind."""
+    stands = np.asarray(cluster_topic)
+    if stands.ndim == 1:  # one subject per cluster -> (K, S) membership
+        n_sub = max([int(stands.max(initial=-1)) + 1] + [bt + 1 for bt, _, _ in bursts])
+        stands = (stands[:, None] == np.arange(n_sub)[None, :]) & (stands[:, None] >= 0)
+    stands = stands.astype(bool)
+    detected: list[int | None] = [None] * len(bursts)
+    per_alarm = []  # (kind it counts for, true, in quiet time)
     for c, t0, _ in alarm_list:
-        topic = int(cluster_topic[c])
-        hit = [i for i, (bt, bs, be) in enumerate(bursts) if bt == topic and bs <= t0 <= be + window]
-        if hit:
-            true_alarms += 1
-            for i in hit:
-                if detected[i] is None or t0 < detected[i]:
-                    detected[i] = t0
-        elif all(not (bs - window <= t0 <= be + window) for _, bs, be in bursts):
-            false_quiet += 1
-    for i, (_, bs, _) in enumerate(bursts):
-        if detected[i] is not None:
-            delays.append(detected[i] - bs)
+        hit = [i for i, (bt, bs, be) in enumerate(bursts) if bt < stands.shape[1] and stands[c, bt] and bs <= t0 <= be + window]
+        for i in hit:
+            if detected[i] is None or t0 < detected[i]:
+                detected[i] = t0
+        quiet = all(not (bs - window <= t0 <= be + window) for _, bs, be in bursts)
+        kind = (burst_kinds[hit[0]] if hit else cluster_kinds[c]) if burst_kinds is not None and cluster_kinds is not None else None
+        per_alarm.append((kind, bool(hit), quiet and not hit))
     quiet = np.ones(last_end - first_end + 1, bool)
     for _, bs, be in bursts:
         quiet[max(bs - window - first_end, 0) : max(be + window - first_end + 1, 0)] = False
     quiet_days = float(quiet.sum()) / 24.0
-    n_al = len(alarm_list)
-    return {
-        "alarms": n_al, "true_alarms": true_alarms, "bursts": len(bursts),
-        "detected": int(sum(d is not None for d in detected)),
-        "precision": true_alarms / n_al if n_al else float("nan"),
-        "recall": sum(d is not None for d in detected) / len(bursts) if bursts else float("nan"),
-        "delays_h": delays, "median_delay_h": float(np.median(delays)) if delays else float("nan"),
-        "false_alarms_quiet": false_quiet, "quiet_days": round(quiet_days, 2),
-        "false_alarms_per_quiet_day": false_quiet / quiet_days if quiet_days > 0 else float("nan"),
-    }
+
+    def score(alarm_rows: list[tuple], burst_ix: list[int]) -> dict:
+        n_al, true = len(alarm_rows), sum(t for _, t, _ in alarm_rows)
+        false_quiet = sum(q for _, _, q in alarm_rows)
+        found = [i for i in burst_ix if detected[i] is not None]
+        delays = [detected[i] - bursts[i][1] for i in found]
+        return {
+            "alarms": n_al, "true_alarms": true, "bursts": len(burst_ix), "detected": len(found),
+            "precision": true / n_al if n_al else float("nan"),
+            "recall": len(found) / len(burst_ix) if burst_ix else float("nan"),
+            "delays_h": delays, "median_delay_h": float(np.median(delays)) if delays else float("nan"),
+            "false_alarms_quiet": false_quiet, "quiet_days": round(quiet_days, 2),
+            "false_alarms_per_quiet_day": false_quiet / quiet_days if quiet_days > 0 else float("nan"),
+        }
+
+    out = score(per_alarm, list(range(len(bursts))))
+    if burst_kinds is not None and cluster_kinds is not None:
+        out["by_kind"] = {k: score([a for a in per_alarm if a[0] == k], [i for i, bk in enumerate(burst_kinds) if bk == k])
+                          for k in sorted(set(burst_kinds) | set(cluster_kinds))}
+    return out
 
 
 def series_from_table(activity, cluster_ids: np.ndarray) -> Series:

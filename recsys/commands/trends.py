@@ -29,4 +29,8 @@ def run(args: argparse.Namespace) -> int:
         b = truth["bursts"]
         print(f"  bursts: precision {b['precision']:.2f} recall {b['recall']:.2f} median delay {b['median_delay_h']} h "
               f"false alarms / quiet day {b['false_alarms_per_quiet_day']:.3f}")
+        for kind, k in b.get("by_kind", {}).items():
+            print(f"    {kind:5s}: {k['detected']} of {k['bursts']} bursts, precision {k['precision']:.2f} "
+                  f"({k['true_alarms']} of {k['alarms']} alarms), median delay {k['median_delay_h']} h, "
+                  f"false alarms / quiet day {k['false_alarms_per_quiet_day']:.3f}")
     return 0

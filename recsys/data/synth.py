@@ -9,7 +9,8 @@ The world, in the order it is drawn:
   posts    a topic (mostly the author's), a hidden popularity, a creation time (some before the
            window, the rest spread over it, so late posts are cold in the test period) and
            content: English text from the topic vocabulary, a JPEG of a topic scene, an MP4 with
-           the topic's motion. Modalities are dealt exactly: `video_frac` of posts have a video,
+           the topic's motion (a theme post: the theme's words, scene and motion; synth_bursts.py).
+           Modalities are dealt exactly: `video_frac` of posts have a video,
            `image_missing_frac` no image, `text_missing_frac` no text (never a post with none).
   users    a hidden topic preference (sparse Dirichlet), 1-3 favourite authors, a join time and
            an activity level (log-normal history length: the 1-2, 3-5, 6-10, >10 buckets are
@@ -24,12 +25,14 @@ Output (written to a temporary sibling, then renamed into place):
     posts.parquet, interactions.parquet, dataset.json   via `recsys.dataset.save_dataset`
     media/images/<post_id>.jpg, media/videos/<post_id>.mp4
     ground_truth/topics.parquet          topic, topic_id, motion
-    ground_truth/post_topics.parquet     post_id, topic, popularity
+    ground_truth/post_topics.parquet     post_id, topic, popularity, theme (null unless a theme post; a theme
+                                         post keeps the topic its author's fans choose it by)
     ground_truth/authors.parquet         author_id, topic, popularity
     ground_truth/user_preferences.parquet user_id, topic, weight   (weights sum to 1 per user)
     ground_truth/user_authors.parquet    user_id, author_id
     ground_truth/post_tones.parquet      post_id, tone (hidden sentiment in [-1, 1]), label (-1 / 0 / +1)
-    ground_truth/bursts.parquet          burst_id, topic, start, end, gain (scheduled surges, synth_bursts.py)
+    ground_truth/bursts.parquet          burst_id, kind (topic | theme), topic, theme, start, end, gain, posts
+                                         (scheduled surges of a topic or of a new cross-author theme, synth_bursts.py)
 
 Same seed -> byte-identical tables and media files. No splits: `recsys split` makes them.
 """
@@ -46,9 +49,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recsys.data.synth_bursts import BURSTS_FILE, burst_boost, schedule_bursts, write_bursts
+from recsys.data.synth_bursts import BURSTS_FILE, burst_boost, place_theme_posts, schedule_bursts, write_bursts
 from recsys.data.synth_media import MOTIONS, brighten, render_scene, write_jpeg, write_video
-from recsys.data.synth_text import TOPIC_NAMES, draw_tones, make_text, tone_label
+from recsys.data.synth_text import THEME_MOOD, THEME_NAMES, TOPIC_NAMES, draw_tones, make_text, tone_label
 from recsys.dataset import Dataset, save_dataset
 from recsys.errors import ConfigError
 from recsys.io import atomic_dir, write_parquet
@@ -64,7 +67,7 @@ US_PER_DAY = 86_400 * 1_000_000
 # Independent random streams, so that e.g. the media of post 7 do not depend on how many
 # interactions were drawn before (and media can be rendered in any order).
 _S_WORLD, _S_TEXT, _S_IMAGE, _S_VIDEO, _S_EVENTS = range(5)
-_S_TONE = 6  # 5 is synth_bursts'
+_S_TONE = 6  # 5 and 7 are synth_bursts'
 
 
 
@@ -113,7 +116,9 @@ class SynthConfig:
     event_weights: tuple[float, float, float, float] = (1.0, 2.0, 3.0, 4.0)  # view, like, comment, share
     # trends and sentiment ground truth (synth_bursts.py, synth_text.py)
     n_bursts: int = 5  # scheduled topic surges (0: none)
-    burst_gain: float = 5.0  # choice-weight multiplier of the surging topic's posts
+    n_themes: int = 3  # scheduled new cross-author themes (0: none; at most len(THEME_NAMES))
+    theme_posts: int = 20  # posts per theme, each by a different author
+    burst_gain: float = 5.0  # choice-weight multiplier of the surging topic's (or theme's) posts
     tone_brightness: float = 0.2  # images are brighter by this x tone (tone visible without text)
 
     PRESETS = ("tiny", "small", "default")
@@ -124,8 +129,8 @@ class SynthConfig:
         encodes it in a few minutes). `overrides` replace any field (unknown names raise)."""
         sizes: dict[str, dict[str, Any]] = {
             "tiny": dict(n_topics=6, n_authors=12, n_posts=80, n_users=40, mean_history=12.0,
-                         video_frac=0.08, video_size=96, video_frames=16),
-            "small": dict(n_authors=40, n_posts=400, n_users=300, mean_history=20.0),
+                         video_frac=0.08, video_size=96, video_frames=16, n_themes=1, theme_posts=4),
+            "small": dict(n_authors=40, n_posts=400, n_users=300, mean_history=20.0, theme_posts=5),
             "default": {},
         }
         if size not in sizes:
@@ -148,6 +153,8 @@ class SynthConfig:
             (self.image_size >= 32 and self.video_size >= 32, "image_size and video_size must be >= 32"),
             (self.video_size % 2 == 0, f"video_size must be even (yuv420p), got {self.video_size}"),
             (len(self.event_weights) == len(EVENTS), f"event_weights needs {len(EVENTS)} values {EVENTS}"),
+            (0 <= self.n_themes <= len(THEME_NAMES), f"n_themes must be in [0, {len(THEME_NAMES)}], got {self.n_themes}"),
+            (self.theme_posts >= 1, f"theme_posts must be >= 1, got {self.theme_posts}"),
         ]
         for name in ("pre_window_frac", "video_frac", "image_missing_frac", "text_missing_frac", "author_focus",
                      "text_noise", "max_history_frac", "late_join_frac", "recency_floor", "new_user_frac", "new_user_window"):
@@ -182,6 +189,7 @@ class World:
     post_topic: np.ndarray  # int64 (N,)
     post_pop: np.ndarray  # float64 (N,)
     post_created_us: np.ndarray  # int64 (N,) microseconds since the window start
+    post_theme: np.ndarray  # int64 (N,) index into THEME_NAMES, -1: no theme
     has_text: np.ndarray  # bool (N,)
     has_image: np.ndarray
     has_video: np.ndarray
@@ -232,7 +240,7 @@ def build_world(cfg: SynthConfig) -> World:
     no_image = _deal(rng, N, cfg.image_missing_frac)
     no_text = _deal(rng, N, cfg.text_missing_frac, allowed=~no_image)  # a post keeps text or image
 
-    # users
+    # users (drawn before the themes are placed: the themes have their own random stream)
     user_pref = rng.dirichlet(np.full(T, cfg.pref_alpha), U)
     user_pref = np.maximum(user_pref, 0.0)
     user_pref /= user_pref.sum(1, keepdims=True)
@@ -248,9 +256,16 @@ def build_world(cfg: SynthConfig) -> World:
     cap = max(1, int(cfg.max_history_frac * N))
     user_len = np.clip(np.round(rng.lognormal(mu, cfg.history_sigma, U)), 1, cap).astype(np.int64)
 
+    # themes: their posts move to their bursts; then posts are re-sorted so ids follow creation
+    # order again (no theme: the order is unchanged)
+    post_theme, created = place_theme_posts(cfg, schedule_bursts(cfg), post_author, post_created_us)
+    order = np.argsort(created, kind="stable")
+    post_author, post_topic, post_pop, post_theme = post_author[order], post_topic[order], post_pop[order], post_theme[order]
+    has_video, no_image, no_text = has_video[order], no_image[order], no_text[order]
+
     return World(
         topics=cfg.topics, author_topic=author_topic, author_pop=author_pop, post_author=post_author,
-        post_topic=post_topic, post_pop=post_pop, post_created_us=post_created_us,
+        post_topic=post_topic, post_pop=post_pop, post_created_us=created[order], post_theme=post_theme,
         has_text=~no_text, has_image=~no_image, has_video=has_video,
         user_pref=user_pref, user_fav=user_fav, user_join_us=user_join_us, user_len=user_len,
     )
@@ -277,7 +292,7 @@ def simulate_interactions(cfg: SynthConfig, w: World) -> dict[str, np.ndarray]:
             if not avail.any():
                 continue
             p = np.where(avail, static * (cfg.recency_floor + np.exp(-np.maximum(age, 0) / tau_us)), 0.0)
-            p = p * burst_boost(bursts, int(t), w.post_topic)
+            p = p * burst_boost(bursts, int(t), w.post_topic, w.post_theme)
             i = int(rng.choice(len(p), p=p / p.sum()))
             taken[i] = True
             # engagement: stronger reactions to matching topics and favourite authors
@@ -335,13 +350,15 @@ def _write(root: Path, cfg: SynthConfig, progress: bool) -> Dataset:
         t0 = t0.replace(tzinfo=timezone.utc)
     t0_us = int(t0.timestamp()) * 1_000_000
 
-    tones = draw_tones(_rng(cfg, _S_TONE), w.post_topic, w.post_author, cfg.n_topics, cfg.n_authors)  # (N,)
+    theme_mood = np.array([THEME_MOOD[THEME_NAMES[t]] if t >= 0 else np.nan for t in w.post_theme])  # (N,)
+    tones = draw_tones(_rng(cfg, _S_TONE), w.post_topic, w.post_author, cfg.n_topics, cfg.n_authors, theme_mood)  # (N,)
     texts: list[str | None] = []
     images: list[str | None] = []
     videos: list[str | None] = []
     bar = _progress(N, "synth media", progress)
     for i in range(N):
-        pid, topic = int(media_no[i]), w.topics[int(w.post_topic[i])]
+        pid = int(media_no[i])
+        topic = THEME_NAMES[int(w.post_theme[i])] if w.post_theme[i] >= 0 else w.topics[int(w.post_topic[i])]  # what it shows
         texts.append(make_text(_rng(cfg, _S_TEXT, pid), topic, w.topics, cfg.text_noise, tone=tones[i]) if w.has_text[i] else None)
         img = vid = None
         if w.has_image[i]:
@@ -383,7 +400,8 @@ def _write(root: Path, cfg: SynthConfig, progress: bool) -> Dataset:
     write_parquet(gt / "topics.parquet", pl.DataFrame({
         "topic_id": np.arange(len(topics), dtype=np.int64), "topic": topics, "motion": [MOTIONS[t] for t in topics]}))
     write_parquet(gt / "post_topics.parquet", pl.DataFrame({
-        "post_id": post_ids, "topic": [topics[t] for t in w.post_topic], "popularity": w.post_pop}))
+        "post_id": post_ids, "topic": [topics[t] for t in w.post_topic], "popularity": w.post_pop,
+        "theme": pl.Series([THEME_NAMES[t] if t >= 0 else None for t in w.post_theme], dtype=pl.String)}))
     write_parquet(gt / "authors.parquet", pl.DataFrame({
         "author_id": author_ids, "topic": [topics[t] for t in w.author_topic], "popularity": w.author_pop}))
     U, T = w.user_pref.shape
@@ -393,7 +411,8 @@ def _write(root: Path, cfg: SynthConfig, progress: bool) -> Dataset:
     fav_authors = author_ids[np.concatenate(w.user_fav)] if w.user_fav else np.zeros(0, np.int64)
     write_parquet(gt / "user_authors.parquet", pl.DataFrame({"user_id": fav_users, "author_id": fav_authors}))
     write_parquet(gt / "post_tones.parquet", pl.DataFrame({"post_id": post_ids, "tone": tones, "label": tone_label(tones)}))
-    write_bursts(gt, schedule_bursts(cfg), topics, t0_us)
+    bursts = schedule_bursts(cfg)
+    write_bursts(gt, bursts, topics, t0_us, w.post_theme)
 
     end = datetime.fromtimestamp((t0_us + int(cfg.days * US_PER_DAY)) / 1e6, timezone.utc)
     meta = {
@@ -402,6 +421,7 @@ def _write(root: Path, cfg: SynthConfig, progress: bool) -> Dataset:
         "protocol": {"mask_valid_on_test": True, "ks": [10, 20, 50], "headline_k": 20},
         "window": {"start": t0.isoformat(), "end": end.isoformat()},
         "topics": topics,
+        "themes": [THEME_NAMES[b.theme] for b in bursts if b.kind == "theme"],
         "ground_truth": {
             "dir": GROUND_TRUTH_DIR,
             "files": ["topics.parquet", "post_topics.parquet", "authors.parquet",

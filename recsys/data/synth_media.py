@@ -1,6 +1,6 @@
 """Images and videos of the synthetic platform, rendered with PIL (no assets, no network).
 
-Each topic has a scene painter (palette + shapes + texture: a plate on a wooden table for
+Each topic (and each cross-author theme) has a scene painter (palette + shapes + texture: a plate on a wooden table for
 cooking, a striped pitch with a ball for football, a planet among stars for space, ...) and a
 motion pattern for videos (rotate, pan, bounce, zoom, shake, pulse). Scenes are randomised per
 post (positions, counts, colour jitter), so an ImageNet CNN sees topic-separable but varied
@@ -249,18 +249,94 @@ def _space(rng: np.random.Generator, s: int) -> Image.Image:
     return img
 
 
+# ---------------------------------------------------------------- theme painters (synth_text.THEME_VOCAB)
+def _heatwave(rng: np.random.Generator, s: int) -> Image.Image:
+    img = _vgradient(s, _jit(rng, (250, 120, 30)), _jit(rng, (250, 210, 120)))
+    d = ImageDraw.Draw(img)
+    sx, sy, sr = s * _u(rng, 0.25, 0.75), s * _u(rng, 0.15, 0.35), s * _u(rng, 0.14, 0.2)
+    for k in range(12):  # rays
+        a = k * math.pi / 6 + _u(rng, 0, 0.3)
+        d.line([(sx + sr * 1.2 * math.cos(a), sy + sr * 1.2 * math.sin(a)),
+                (sx + sr * 1.8 * math.cos(a), sy + sr * 1.8 * math.sin(a))], fill=(255, 240, 150), width=max(2, s // 60))
+    d.ellipse([sx - sr, sy - sr, sx + sr, sy + sr], fill=_jit(rng, (255, 245, 180), 8))
+    ground = s * _u(rng, 0.62, 0.72)
+    d.rectangle([0, ground, s, s], fill=_jit(rng, (200, 160, 90), 15))
+    for _ in range(int(rng.integers(6, 12))):  # cracks in the dry ground
+        x, y = s * _u(rng, 0, 1), _u(rng, ground + 4, s)
+        d.line([(x, y), (x + s * _u(rng, -0.1, 0.1), y + s * _u(rng, 0.02, 0.08))], fill=(120, 85, 45), width=2)
+    for k in range(4):  # heat shimmer
+        y = ground - s * (0.05 + 0.05 * k)
+        d.line([(x, y + 3 * math.sin(x / 6)) for x in range(0, s, 4)], fill=(255, 200, 120), width=1)
+    return img
+
+
+def _snowstorm(rng: np.random.Generator, s: int) -> Image.Image:
+    img = _vgradient(s, _jit(rng, (150, 160, 175), 10), _jit(rng, (225, 230, 240), 8))
+    d = ImageDraw.Draw(img)
+    ground = s * _u(rng, 0.65, 0.78)
+    for _ in range(int(rng.integers(2, 5))):  # bare trees
+        x, h = s * _u(rng, 0.05, 0.95), s * _u(rng, 0.3, 0.55)
+        d.line([(x, ground), (x, ground - h)], fill=(60, 55, 55), width=max(2, s // 70))
+        for k in range(3):
+            y = ground - h * (0.4 + 0.2 * k)
+            d.line([(x, y), (x + (-1) ** k * s * 0.07, y - s * 0.06)], fill=(60, 55, 55), width=2)
+    d.rectangle([0, ground, s, s], fill=_jit(rng, (245, 248, 252), 4))
+    slant = _u(rng, -0.6, 0.6)
+    for _ in range(int(s * s / 180)):  # flakes, blown at an angle
+        x, y, r = _u(rng, 0, s), _u(rng, 0, s), _u(rng, 0.8, 2.2)
+        d.line([(x, y), (x + slant * 4 * r, y + 4 * r)], fill=(255, 255, 255), width=max(1, int(r)))
+    return img
+
+
+def _blackout(rng: np.random.Generator, s: int) -> Image.Image:
+    img = Image.new("RGB", (s, s), _jit(rng, (12, 14, 30), 6))
+    d = ImageDraw.Draw(img)
+    x = 0.0
+    while x < s:  # a skyline, nearly every window dark
+        w, h = s * _u(rng, 0.1, 0.2), s * _u(rng, 0.25, 0.6)
+        d.rectangle([x, s - h, x + w, s], fill=_jit(rng, (28, 28, 40), 6))
+        for wy in np.arange(s - h + 6, s - 6, s / 18):
+            for wx in np.arange(x + 4, x + w - 6, s / 22):
+                if rng.random() < 0.04:
+                    d.rectangle([wx, wy, wx + 3, wy + 4], fill=(240, 200, 90))
+        x += w + 2
+    cx, cy = s * _u(rng, 0.3, 0.7), s * _u(rng, 0.45, 0.6)  # a candle and its glow
+    for r, c in ((0.22, (60, 45, 25)), (0.14, (110, 80, 35)), (0.07, (200, 150, 60))):
+        d.ellipse([cx - s * r, cy - s * r, cx + s * r, cy + s * r], fill=c)
+    d.rectangle([cx - s * 0.025, cy, cx + s * 0.025, cy + s * 0.2], fill=(235, 230, 215))
+    d.ellipse([cx - s * 0.015, cy - s * 0.05, cx + s * 0.015, cy], fill=(255, 230, 120))
+    return img
+
+
+def _election(rng: np.random.Generator, s: int) -> Image.Image:
+    img = Image.new("RGB", (s, s), _jit(rng, (235, 235, 240), 8))
+    d = ImageDraw.Draw(img)
+    stripe = s / 13
+    for k in range(int(rng.integers(4, 8))):  # bunting stripes
+        d.rectangle([0, k * stripe, s, (k + 0.5) * stripe], fill=(200, 30, 40) if k % 2 else (30, 50, 140))
+    bx, by, bw, bh = s * _u(rng, 0.3, 0.7), s * _u(rng, 0.62, 0.72), s * _u(rng, 0.22, 0.3), s * _u(rng, 0.18, 0.24)
+    d.rectangle([bx - bw, by - bh, bx + bw, by + bh], fill=_jit(rng, (40, 70, 170), 15))  # ballot box
+    d.rectangle([bx - bw * 0.5, by - bh - 3, bx + bw * 0.5, by - bh + 3], fill=(15, 15, 20))  # its slot
+    px, py = bx + _u(rng, -0.3, 0.3) * bw, by - bh - s * 0.15  # a ballot going in, with a tick
+    d.rectangle([px - s * 0.08, py - s * 0.1, px + s * 0.08, py + s * 0.1], fill=(252, 252, 250), outline=(80, 80, 80))
+    d.line([(px - s * 0.04, py), (px - s * 0.01, py + s * 0.04), (px + s * 0.05, py - s * 0.05)], fill=(20, 120, 40), width=max(2, s // 50))
+    return img
+
+
 PAINTERS: dict[str, Callable[[np.random.Generator, int], Image.Image]] = {
     "cooking": _cooking, "football": _football, "travel": _travel, "cats": _cats, "music": _music,
     "tech": _tech, "fitness": _fitness, "fashion": _fashion, "gardening": _gardening, "space": _space,
+    "heatwave": _heatwave, "snowstorm": _snowstorm, "blackout": _blackout, "election": _election,
 }
 MOTIONS: dict[str, str] = {
     "cooking": "rotate", "football": "bounce", "travel": "pan_x", "cats": "shake", "music": "pulse",
     "tech": "pan_y", "fitness": "lift", "fashion": "zoom_out", "gardening": "zoom_in", "space": "rotate",
+    "heatwave": "pulse", "snowstorm": "pan_y", "blackout": "shake", "election": "zoom_in",
 }
 
 
 def render_scene(rng: np.random.Generator, topic: str, size: int) -> Image.Image:
-    """A random `size` x `size` RGB picture of `topic`."""
+    """A random `size` x `size` RGB picture of `topic` (a topic or a theme)."""
     return PAINTERS[topic](rng, size)
 
 

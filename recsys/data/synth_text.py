@@ -11,6 +11,11 @@ Tone (the sentiment ground truth): every post has a hidden tone in [-1, 1] (`dra
 topic's mood + the author's temperament + the post's own); a text with |tone| >= TONE_NEUTRAL
 carries one or two tone words of that sign (`make_text(..., tone=t)`), a neutral one none, and
 the filler sentences never contradict the tone. `tone_label` maps a tone to neg / neu / pos.
+
+Themes (`THEME_VOCAB`): subjects that appear all at once across many authors (a heatwave, an
+election, ...), written with their own words, none shared with a topic's; `make_text` writes about
+a theme exactly as about a topic. A theme post's tone takes the theme's mood (`THEME_MOOD`) in
+place of its topic's.
 """
 
 from __future__ import annotations
@@ -91,6 +96,46 @@ VOCAB: dict[str, dict[str, list[str]]] = {
 }
 TOPIC_NAMES: tuple[str, ...] = tuple(VOCAB)
 
+# Cross-author themes (synth_bursts.py schedules them): new subjects every kind of author posts
+# about during a burst. No word is shared with a topic vocabulary (tests/unit/data).
+THEME_VOCAB: dict[str, dict[str, list[str]]] = {
+    "heatwave": {
+        "nouns": ["heatwave", "record temperature", "air conditioning", "sunscreen", "electric fan", "ice cubes",
+                  "shade", "heat warning", "cold bath", "water bottle", "thermometer", "heat dome"],
+        "verbs": ["melted", "sweltered", "overheated", "cooled off", "hydrated", "sheltered", "fanned", "soaked"],
+        "adjs": ["scorching", "sweltering", "humid", "blistering", "muggy", "boiling", "stifling", "parched"],
+        "tags": ["#heatwave", "#staycool", "#hottestday", "#heatwarning"],
+    },
+    "snowstorm": {
+        "nouns": ["blizzard", "snowdrift", "snowplough", "icicles", "sledge", "snowman", "frozen pipes", "school closure",
+                  "snow shovel", "snowfall", "sleet", "mittens"],
+        "verbs": ["shovelled", "stranded", "skidded", "froze", "ploughed", "bundled up", "slipped", "defrosted"],
+        "adjs": ["icy", "snowbound", "frosty", "freezing", "wintry", "blustery", "snowy", "bitter"],
+        "tags": ["#snowstorm", "#snowday", "#blizzard", "#snowedin"],
+    },
+    "blackout": {
+        "nouns": ["power cut", "blackout", "candles", "flashlight", "generator", "fuses", "power grid", "lantern",
+                  "outage map", "candlelight", "circuit breaker", "torch"],
+        "verbs": ["flickered", "lit", "unplugged", "rationed", "waited", "reset", "lost power", "powered down"],
+        "adjs": ["darkened", "dim", "candlelit", "silent", "powerless", "flickering", "unlit", "eerie"],
+        "tags": ["#blackout", "#poweroutage", "#nopower", "#candlelight"],
+    },
+    "election": {
+        "nouns": ["ballot", "polling booth", "candidate", "debate", "referendum", "turnout", "exit poll", "campaign",
+                  "manifesto", "voters", "recount", "council seat"],
+        "verbs": ["voted", "campaigned", "canvassed", "debated", "elected", "tallied", "endorsed", "queued"],
+        "adjs": ["undecided", "landslide", "partisan", "electoral", "close-run", "swing", "grassroots", "democratic"],
+        "tags": ["#election", "#vote", "#electionday", "#democracy"],
+    },
+}
+THEME_NAMES: tuple[str, ...] = tuple(THEME_VOCAB)
+THEME_MOOD: dict[str, float] = {"heatwave": -0.2, "snowstorm": -0.1, "blackout": -0.4, "election": 0.0}
+
+
+def vocabulary(subject: str) -> dict[str, list[str]]:
+    """The word lists of a topic or a theme."""
+    return VOCAB[subject] if subject in VOCAB else THEME_VOCAB[subject]
+
 # Templates: {a}=adjective, {n}=noun, {n2}=another noun, {v}=verb.
 TEMPLATES = (
     "Just {v} a {a} {n} today.",
@@ -124,18 +169,23 @@ def tone_label(tone: np.ndarray | float) -> np.ndarray:
 
 
 def draw_tones(rng: np.random.Generator, post_topic: np.ndarray, post_author: np.ndarray, n_topics: int,
-               n_authors: int) -> np.ndarray:
+               n_authors: int, subject_mood: np.ndarray | None = None) -> np.ndarray:
     """float64 (N,) hidden tone per post in [-1, 1]: topic mood (some topics are sunnier) + author
-    temperament + the post's own mood."""
+    temperament + the post's own mood. subject_mood float64 (N,): where not NaN, it replaces the
+    topic's mood (a theme post takes its theme's)."""
     topic_mood = rng.uniform(-0.35, 0.35, n_topics)
     author_mood = rng.normal(0.0, 0.25, n_authors)
     own = rng.normal(0.0, 0.5, len(post_topic))
-    return np.clip(topic_mood[post_topic] + author_mood[post_author] + own, -1.0, 1.0)
+    mood = topic_mood[post_topic]
+    if subject_mood is not None:
+        mood = np.where(np.isnan(subject_mood), mood, subject_mood)
+    return np.clip(mood + author_mood[post_author] + own, -1.0, 1.0)
 
 
 def make_text(rng: np.random.Generator, topic: str, topics: tuple[str, ...] = TOPIC_NAMES, noise: float = 0.1,
               tone: float | None = None) -> str:
-    """1-3 sentences about `topic`; each slot draws from another topic with probability `noise`.
+    """1-3 sentences about `topic` (a topic or a theme); each slot draws from another topic with
+    probability `noise`.
     With a `tone`, a non-neutral post gets a tone sentence (drawn after everything else, so the
     rest of the text is the one drawn without a tone) and no filler of the other sign."""
 
@@ -143,7 +193,7 @@ def make_text(rng: np.random.Generator, topic: str, topics: tuple[str, ...] = TO
         src = topic
         if noise > 0 and rng.random() < noise:
             src = topics[int(rng.integers(len(topics)))]
-        words = VOCAB[src][kind]
+        words = vocabulary(src)[kind]
         return words[int(rng.integers(len(words)))]
 
     sentences = []
@@ -158,7 +208,8 @@ def make_text(rng: np.random.Generator, topic: str, topics: tuple[str, ...] = TO
     if filler:
         sentences.append(filler)
     n_tags = int(rng.integers(0, 3))
-    tags = [VOCAB[topic]["tags"][int(i)] for i in rng.choice(len(VOCAB[topic]["tags"]), n_tags, replace=False)]
+    own_tags = vocabulary(topic)["tags"]
+    tags = [own_tags[int(i)] for i in rng.choice(len(own_tags), n_tags, replace=False)]
     if tone is not None and tone_label(tone) != 0:
         words = TONE_WORDS[int(tone_label(tone))]
         w, w2 = (words[int(i)] for i in rng.choice(len(words), 2, replace=False))
