@@ -116,7 +116,7 @@ class SynthConfig:
     event_weights: tuple[float, float, float, float] = (1.0, 2.0, 3.0, 4.0)  # view, like, comment, share
     # trends and sentiment ground truth (synth_bursts.py, synth_text.py)
     n_bursts: int = 5  # scheduled topic surges (0: none)
-    n_themes: int = 3  # scheduled new cross-author themes (0: none; at most len(THEME_NAMES))
+    n_themes: int = 3  # scheduled new cross-author themes (0: none, the platform as before themes; at most len(THEME_NAMES))
     theme_posts: int = 20  # posts per theme, each by a different author
     burst_gain: float = 5.0  # choice-weight multiplier of the surging topic's (or theme's) posts
     tone_brightness: float = 0.2  # images are brighter by this x tone (tone visible without text)
@@ -129,7 +129,7 @@ class SynthConfig:
         encodes it in a few minutes). `overrides` replace any field (unknown names raise)."""
         sizes: dict[str, dict[str, Any]] = {
             "tiny": dict(n_topics=6, n_authors=12, n_posts=80, n_users=40, mean_history=12.0,
-                         video_frac=0.08, video_size=96, video_frames=16, n_themes=1, theme_posts=4),
+                         video_frac=0.08, video_size=96, video_frames=16, n_themes=0, theme_posts=4),
             "small": dict(n_authors=40, n_posts=400, n_users=300, mean_history=20.0, theme_posts=5),
             "default": {},
         }

@@ -73,8 +73,10 @@ def schedule_bursts(cfg) -> list[Burst]:  # noqa: ANN001 - SynthConfig (no impor
     rng = np.random.default_rng([cfg.seed, _S_BURSTS])
     slot = (days - WARMUP_DAYS) / n
     is_theme = np.zeros(n, bool)
-    is_theme[rng.choice(n, n_theme, replace=False)] = True
-    themes = iter(rng.permutation(len(THEME_NAMES))[:n_theme].tolist())
+    themes = iter([])
+    if n_theme:  # drawn only when there are themes: without, the topic bursts are those of a platform before themes existed
+        is_theme[rng.choice(n, n_theme, replace=False)] = True
+        themes = iter(rng.permutation(len(THEME_NAMES))[:n_theme].tolist())
     out, prev = [], -1
     for i in range(n):
         span = min(rng.uniform(*SPAN_DAYS), 0.6 * slot)

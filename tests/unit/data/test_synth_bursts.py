@@ -30,7 +30,7 @@ def test_bursts_do_not_overlap_and_start_after_the_warmup():
     themes = [x.theme for x in b if x.kind == "theme"]
     assert len(set(themes)) == len(themes) and all(x.topic == -1 for x in b if x.kind == "theme")
     assert schedule_bursts(SynthConfig.preset("tiny", n_bursts=0, n_themes=0)) == []
-    assert {x.kind for x in schedule_bursts(SynthConfig.preset("tiny", n_bursts=0))} == {"theme"}
+    assert {x.kind for x in schedule_bursts(SynthConfig.preset("tiny", n_bursts=0, n_themes=2))} == {"theme"}
 
 
 def test_a_burst_raises_its_topics_share_of_engagement():
@@ -81,7 +81,7 @@ def test_theme_words_are_not_topic_words():
 
 
 def test_ground_truth_files_and_tone_words(tmp_path):
-    ds = synthesize(tmp_path / "s", SynthConfig.preset("tiny", seed=2), progress=False)
+    ds = synthesize(tmp_path / "s", SynthConfig.preset("tiny", seed=2, n_themes=1), progress=False)
     gt = ds.root / "ground_truth"
     bursts = pl.read_parquet(gt / "bursts.parquet")
     assert len(bursts) == 6 and (bursts["end"] > bursts["start"]).all()
