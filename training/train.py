@@ -155,6 +155,7 @@ class TrainData:
     users: np.ndarray  # int64 (E,) train edges, user rows
     posts: np.ndarray  # int64 (E,) post rows
     hist_full: np.ndarray  # int64 (U, Dmax), oldest first, -1 padded
+    hist_len: np.ndarray  # int64 (U,) train history length of each user row
     hists: list[np.ndarray]  # per user row: train history post rows (recsys.inference semantics)
     meta: dict[str, dict]
     author_ids: np.ndarray  # int64 (A,) author table rows -> author id (empty: the data names no authors)
@@ -182,6 +183,7 @@ def prepare(ds, data, modalities: tuple[str, ...] | None) -> TrainData:
         users=np.concatenate(users) if users else np.zeros(0, np.int64),
         posts=np.concatenate(posts) if posts else np.zeros(0, np.int64),
         hist_full=hist_full,
+        hist_len=np.array([len(h) for h in hists], np.int64),
         hists=hists,
         meta=meta,
     )
@@ -196,13 +198,32 @@ def author_rows(ds, post_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return author_ids, rows
 
 
-def batch_history(hist_full: np.ndarray, users: np.ndarray, targets: np.ndarray, length: int) -> np.ndarray:
-    """Most recent `length` train items of each user except the target, right-aligned -> (B, L)."""
-    H = hist_full[users]  # (B, Dmax)
+def batch_history(hist_full: np.ndarray, users: np.ndarray, targets: np.ndarray, length: int, hist_len: np.ndarray | None = None) -> np.ndarray:
+    """Most recent `length` train items of each user except the target, right-aligned -> (B, L).
+
+    With `hist_len` (U,) only the last length + 1 items of each history are read (a batch costs
+    O(B L), not O(B x the longest history)); rows where the target fills more than one of those
+    slots and older items exist are redone over the whole history (the same answer)."""
+    if hist_len is None:
+        return _recent_except(hist_full[users], targets, length)
+    n = hist_len[users]  # (B,)
+    cols = n[:, None] - (length + 1) + np.arange(length + 1)  # (B, W): the last W slots
+    H = np.where(cols >= 0, hist_full[users[:, None], cols.clip(0)], -1)
+    out = _recent_except(H, targets, length)
+    kept = (H >= 0) & (H != targets[:, None])
+    redo = np.flatnonzero((kept.sum(1) < length) & (n > length + 1))
+    if len(redo):
+        out[redo] = _recent_except(hist_full[users[redo]], targets[redo], length)
+    return out
+
+
+def _recent_except(H: np.ndarray, targets: np.ndarray, length: int) -> np.ndarray:
+    """H (B, D) post rows oldest first, -1 = none -> the last `length` entries other than the
+    row's target, right-aligned (B, length), -1 padded."""
     keep = (H >= 0) & (H != targets[:, None])
     r = np.flip(np.cumsum(np.flip(keep, 1), 1), 1)  # 1 = most recent kept item
     take = keep & (r <= length)
-    out = np.full((len(users), length), -1, np.int64)
+    out = np.full((len(H), length), -1, np.int64)
     b, j = np.nonzero(take)
     out[b, length - r[b, j]] = H[b, j]
     return out
@@ -496,7 +517,7 @@ def train(cfg: TrainConfig) -> Path:
                 batch = Batch(
                     users=torch.from_numpy(u),
                     posts=torch.from_numpy(p),
-                    history=torch.from_numpy(batch_history(td.hist_full, u, p, mcfg.max_history)),
+                    history=torch.from_numpy(batch_history(td.hist_full, u, p, mcfg.max_history, td.hist_len)),
                     negatives=torch.from_numpy(np.random.randint(0, data.n_posts, len(u))) if mcfg.loss == "bpr" else None,
                     edge_idx=torch.from_numpy(sl),
                 )
