@@ -21,7 +21,7 @@ import random
 import resource
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,10 @@ class TrainConfig:
     id_optimizer: str = "adam"  # single process: "adam" (id_lr) or "adagrad" (sparse_lr, what sharded tables use)
     emulate_world: int = 1  # single process: split each batch into this many slices as that many ranks would
     # (one forward per slice, losses averaged): checks sharded training against one process
+    max_steps: int = 0  # steps per epoch, 0 = every train edge once; a partial epoch (timings at scale)
+    final_eval: bool = True  # test + valid figures of the best model at the end (metrics.json); off: the
+    # per-epoch valid figure only (`recsys evaluate --run` gives the rest; each is a full ranking)
+    log_every: int = 500  # a progress line (steps done, seconds per step) every this many steps, 0 = none
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides
 
     @classmethod
@@ -404,7 +408,9 @@ def train(cfg: TrainConfig) -> Path:
         import torch.distributed as dist
 
         if not dist.is_initialized():
-            dist.init_process_group("gloo")
+            # Rank 0 evaluates (a full ranking: tens of minutes at a million posts) while the other
+            # ranks wait in a collective, longer than the default 30-minute timeout.
+            dist.init_process_group("gloo", timeout=timedelta(hours=6))
     main = rank == 0
     if cfg.resume and not (out / CHECKPOINT_FILE).is_file():
         raise ArtifactError(f"--resume: no checkpoint at {out / CHECKPOINT_FILE}")
@@ -494,6 +500,8 @@ def train(cfg: TrainConfig) -> Path:
     E = len(td.users)
     per_rank = cfg.batch_size // world if distributed else cfg.batch_size
     steps = max(1, E // cfg.batch_size)
+    if cfg.max_steps > 0:
+        steps = min(steps, cfg.max_steps)
     disable_bar = os.environ.get("TQDM_DISABLE", "0") not in ("", "0") or not main
     from tqdm import tqdm
 
@@ -504,6 +512,7 @@ def train(cfg: TrainConfig) -> Path:
         step_model.train()
         perm = np.random.permutation(E)
         losses = []
+        t_mark = t0
         for s in tqdm(range(steps), desc=f"epoch {epoch}", leave=False, disable=disable_bar):
             idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
             if distributed:
@@ -529,8 +538,14 @@ def train(cfg: TrainConfig) -> Path:
             if ema_state is not None:
                 _ema_update(ema_state, model, cfg.ema)
             losses.append(float(terms["loss"].detach()))
+            if cfg.log_every > 0 and (s + 1) % cfg.log_every == 0 and main:
+                now = time.time()
+                logger.info("epoch %d step %d/%d | loss %.4f | %.3f s/step over the last %d (%.3f since the epoch began)",
+                            epoch, s + 1, steps, np.mean(losses[-cfg.log_every:]), (now - t_mark) / cfg.log_every, cfg.log_every, (now - t0) / (s + 1))
+                t_mark = now
         state["epoch"] = epoch
         loss = float(np.mean(losses))
+        t_steps = time.time() - t0
         line = f"epoch {epoch} | loss {loss:.4f}"
         rec = {"epoch": epoch, "loss": loss, "terms": {k: float(v.detach()) for k, v in terms.items()}}
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
@@ -538,14 +553,18 @@ def train(cfg: TrainConfig) -> Path:
             if ema_state is not None:
                 eval_model = copy.deepcopy(model)
                 eval_model.load_state_dict(ema_state)
-            run, export = _in_memory_run(eval_model, td, data, out, ds_fp)
-            valid = _evaluate(scorer_from_run_td(run, td, data), data, "valid", (20,))["metrics"]["recall@20"]
-            if distributed:  # every rank must take the same branch (the export below is collective)
+            run, export = _in_memory_run(eval_model, td, data, out, ds_fp)  # collective when sharded
+            t_eval = time.time()
+            # rank 0 evaluates; the others wait for its figure (every rank must then take the same
+            # branch: the export below is collective)
+            valid = _evaluate(scorer_from_run_td(run, td, data), data, "valid", (20,))["metrics"]["recall@20"] if main else 0.0
+            if distributed:
                 import torch.distributed as dist
 
                 box = [valid]
                 dist.broadcast_object_list(box, src=0)
                 valid = box[0]
+            rec["valid_seconds"] = round(time.time() - t_eval, 1)
             rec["valid_recall@20"] = valid
             line += f" | valid recall@20 {valid:.4f}"
             if valid > state["best"]:
@@ -556,7 +575,8 @@ def train(cfg: TrainConfig) -> Path:
             else:
                 state["bad"] += 1
                 stopped = state["bad"] >= cfg.patience
-        line += f" | {time.time() - t0:.0f} s"
+        rec.update(steps=len(losses), step_seconds=round(t_steps, 1))
+        line += f" | {time.time() - t0:.0f} s ({len(losses)} steps, {t_steps / len(losses):.3f} s/step)"
         state["history"].append(rec)
         if main:
             print(line, flush=True)
@@ -572,20 +592,24 @@ def train(cfg: TrainConfig) -> Path:
 
         dist.barrier()
     metrics: dict[str, Any] = {}
+    peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if distributed:
+        print(f"rank {rank}: peak RSS {peak_rss_mb / 1024:.2f} GB", flush=True)
     if main:
         best = load_run(out)
-        scorer = scorer_from_run(best, ds, data)
-        res = _evaluate(scorer, data, "test", (10, 20, 50))
-        vres = _evaluate(scorer, data, "valid", (10, 20, 50))
-        metrics = {
-            "selected_on": "valid recall@20",
-            "best_epoch": state["best_epoch"],
-            "valid": vres["metrics"],
-            "test": res["metrics"],
-            "test_buckets": res.get("buckets"),
-            "n_test_users": res.get("n_users"),
-        }
-        write_json(out / METRICS_FILE, metrics)
+        if cfg.final_eval:
+            scorer = scorer_from_run(best, ds, data)
+            res = _evaluate(scorer, data, "test", (10, 20, 50))
+            vres = _evaluate(scorer, data, "valid", (10, 20, 50))
+            metrics = {
+                "selected_on": "valid recall@20",
+                "best_epoch": state["best_epoch"],
+                "valid": vres["metrics"],
+                "test": res["metrics"],
+                "test_buckets": res.get("buckets"),
+                "n_test_users": res.get("n_users"),
+            }
+            write_json(out / METRICS_FILE, metrics)
         run_info.update(
             end_time=_now(),
             status="done",
@@ -593,17 +617,16 @@ def train(cfg: TrainConfig) -> Path:
             best_valid_recall20=state["best"],
             epochs_run=state["epoch"],
             train_seconds=round(time.time() - t_start, 1),
-            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            peak_rss_mb=peak_rss_mb,
             history=state["history"],
             model_fingerprint=best.fingerprint,
         )
         write_json(out / RUN_FILE, run_info)
-        t = res["metrics"]
-        print(
-            f"best epoch {state['best_epoch']} | valid recall@20 {state['best']:.4f} | test recall@20 {t['recall@20']:.4f} "
-            f"ndcg@20 {t['ndcg@20']:.4f} precision@20 {t['precision@20']:.4f}",
-            flush=True,
-        )
+        line = f"best epoch {state['best_epoch']} | valid recall@20 {state['best']:.4f}"
+        if cfg.final_eval:
+            t = res["metrics"]
+            line += f" | test recall@20 {t['recall@20']:.4f} ndcg@20 {t['ndcg@20']:.4f} precision@20 {t['precision@20']:.4f}"
+        print(line, flush=True)
     if distributed:
         import torch.distributed as dist
 
