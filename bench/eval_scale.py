@@ -7,8 +7,7 @@ random d-dim factor scorer, chunked so that one (B, N) score block stays under -
 Every user has --train items (masked) and one test item; only the first --measure-users users
 get their test item, so only they are scored (with fewer than --users, the time for all U users
 is extrapolated linearly: the cost is per user, one (1, N) score row, mask, top-K). Prints
-seconds split into scoring, masking and top-K (the harness's own helpers, timed around each
-call), users/s, the process CPU seconds (load-independent on a shared machine) and peak RSS.
+seconds split into scoring, masking and top-K (the harness's own timings), users/s, the process CPU seconds (load-independent on a shared machine) and peak RSS.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-import recsys.evaluation as ev
 from recsys.evaluation import evaluate
 from recsys.interactions import InteractionData
 
@@ -68,17 +66,6 @@ def main() -> None:
     setup_s = time.perf_counter() - t0
     rss_setup = peak_rss_gb()
 
-    split = {"mask": 0.0, "topk": 0.0}
-
-    def timed(name, fn):
-        def wrapper(*a, **kw):
-            t0 = time.perf_counter()
-            out = fn(*a, **kw)
-            split[name] += time.perf_counter() - t0
-            return out
-        return wrapper
-
-    ev._mask_inplace, ev._topk_canonical = timed("mask", ev._mask_inplace), timed("topk", ev._topk_canonical)
     load0, cpu0 = os.getloadavg()[0], time.process_time()
     r = evaluate(scorer, data, "test", ks=args.ks, chunk_users=2048, max_chunk_bytes=args.chunk_mb << 20)
     cpu = time.process_time() - cpu0
@@ -87,8 +74,8 @@ def main() -> None:
     print(f"eval_scale: {U:,} users x {N:,} posts, d={args.dim}, {args.train} masked items/user, K={args.ks}, "
           f"torch threads {torch.get_num_threads()}")
     print(f"  setup (data + factors): {setup_s:.1f} s, peak RSS after setup {rss_setup:.2f} GB")
-    print(f"  measured: {r['n_users']:,} users in {t['total_s']:.1f} s wall: score {t['score_s']:.1f}, mask {split['mask']:.1f}, "
-          f"top-K {split['topk']:.1f}, metrics {t['metrics_s']:.2f}; chunk {t['chunk_users']} users "
+    print(f"  measured: {r['n_users']:,} users in {t['total_s']:.1f} s wall: score {t['score_s']:.1f}, mask {t['mask_s']:.1f}, "
+          f"top-K {t['topk_s']:.1f}, metrics {t['metrics_s']:.2f}; chunk {t['chunk_users']} users "
           f"({t['chunk_users'] * N * 4 / 2**20:.0f} MB per score block)")
     print(f"  process CPU {cpu:.0f} s over {t['total_s']:.0f} s wall ({cpu / max(t['total_s'], 1e-9):.2f} cores busy); "
           f"load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end on {os.cpu_count()} cores")

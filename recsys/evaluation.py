@@ -37,6 +37,11 @@ Protocol (the DiffMM/MMSSL protocol, see ../shared/data/tiktok/README.md):
 A scorer is any object with `name: str` and `score(user_idx: int64 (B,)) -> float32 (B, N)`
 (higher is better, columns in `data.post_ids` order, rows = user positions in `data.user_ids`).
 The harness masks the returned tensor in place: return a fresh tensor (views are copied first).
+A scorer whose rows are one and the same for every user (most popular) may say so with
+`shared_scores() -> float32 (N,)`: the row is then ranked once, and a user's top-K is the first K
+posts of that ranking the user has not seen (masking only removes posts), O(K + seen) per user
+instead of O(N); the lists are the same as the (B, N) path's (tested; non-finite rows and users
+with fewer than K unseen posts take that path).
 """
 
 from __future__ import annotations
@@ -100,7 +105,7 @@ def evaluate(
     Returns {"metrics": {"recall@K", "ndcg@K", "precision@K", "hit@K", "mrr@K", "coverage@K"},
     "coverage": {"coverage@K"}, "buckets": {"items": {...}, "history": {...}}, "n_users",
     "n_posts", "split", "ks", "scorer", "dataset", "dataset_fingerprint",
-    "timings": {"score_s", "rank_s", "metrics_s", "total_s"}}. With `keep_lists`, also "lists":
+    "timings": {"score_s", "rank_s" (= "mask_s" + "topk_s"), "metrics_s", "total_s"}}. With `keep_lists`, also "lists":
     (users int64 (U',), idx int64 (U', K) post positions, valid bool (U', K)), the masked top-K
     lists that were scored (K = max(ks); `valid` is False where fewer posts were left after masking).
     """
@@ -127,14 +132,35 @@ def evaluate(
     hist_len = np.diff(history.indptr)  # (U,)
     prior = torch.from_numpy(population_prior(np.asarray(history.sum(axis=0)).ravel(), data.post_created_us))  # (N,)
     chunk = max(1, min(chunk_users, max_chunk_bytes // max(4 * n_posts, 1)))
+    shared = _shared_ranking(scorer, n_posts)
+    if shared is not None:  # no (B, N) block: a user is O(K + seen posts)
+        chunk = max(1, chunk_users)
+        rankings = {False: shared, True: _SharedRanking(prior)}  # by "has no history"
 
     acc = _Accumulator(ks, n_posts, cold)
     lists_idx: list[np.ndarray] = []
     lists_valid: list[np.ndarray] = []
-    t_score = t_rank = t_metrics = 0.0
+    t_score = t_rank = t_mask = t_metrics = 0.0
     for start in range(0, len(users), chunk):
         u = users[start : start + chunk]  # (B,)
         t0 = time.perf_counter()
+        if shared is not None:
+            nob = hist_len[u] == 0  # users without a history: the prior
+            vals = torch.empty((len(u), kmax), dtype=torch.float32)
+            idx = torch.empty((len(u), kmax), dtype=torch.int64)
+            for flag in (False, True):
+                sel = np.flatnonzero(nob == flag)
+                if len(sel):
+                    vals[sel], idx[sel] = rankings[flag].topk(exclude[u[sel]], kmax)
+            t2 = time.perf_counter()
+            t_rank += t2 - t0
+            finite = torch.isfinite(vals).numpy()
+            acc.add(u, idx.numpy(), finite, relevant, hist_len)
+            if keep_lists:
+                lists_idx.append(idx.numpy())
+                lists_valid.append(finite)
+            t_metrics += time.perf_counter() - t2
+            continue
         with torch.no_grad():
             s = _as_scores(scorer.score(u), len(u), n_posts, getattr(scorer, "name", "scorer"))
             nobody = np.flatnonzero(hist_len[u] == 0)  # (b,) users without a history: the prior
@@ -142,6 +168,7 @@ def evaluate(
                 s[torch.from_numpy(nobody)] = prior
         t1 = time.perf_counter()
         _mask_inplace(s, exclude, u)
+        tm = time.perf_counter()
         vals, idx = _topk_canonical(s, kmax)  # (B, K)
         vals, idx = vals.cpu(), idx.cpu()  # scorers may return CUDA tensors
         del s
@@ -154,6 +181,7 @@ def evaluate(
         t3 = time.perf_counter()
         t_score += t1 - t0
         t_rank += t2 - t1
+        t_mask += tm - t1
         t_metrics += t3 - t2
 
     metrics, coverage, buckets = acc.result()
@@ -174,7 +202,9 @@ def evaluate(
         "dataset_fingerprint": data.fingerprint,
         "timings": {
             "score_s": round(t_score, 4),
-            "rank_s": round(t_rank, 4),
+            "rank_s": round(t_rank, 4),  # = mask_s + topk_s
+            "mask_s": round(t_mask, 4),
+            "topk_s": round(t_rank - t_mask, 4),
             "metrics_s": round(t_metrics, 4),
             "total_s": round(total, 4),
             "chunk_users": int(chunk),
@@ -198,6 +228,55 @@ def relevant_items(target: sp.csr_matrix, exclude: sp.csr_matrix) -> sp.csr_matr
     return rel
 
 
+def _shared_ranking(scorer: Any, n: int) -> "_SharedRanking | None":
+    """The scorer's one row for every user (`shared_scores`), when it has one and it is finite."""
+    if not callable(getattr(scorer, "shared_scores", None)):
+        return None
+    row = torch.as_tensor(scorer.shared_scores()).to(torch.float32)
+    if row.shape != (n,) or not bool(torch.isfinite(row).all()):
+        return None  # the (B, N) path checks and ranks it
+    return _SharedRanking(row)
+
+
+class _SharedRanking:
+    """One finite score row (N,) for many users: its canonical order (score desc, column asc)
+    once; masking only removes posts, so a user's top-K is the first K posts of that order the
+    user has not seen, found among the first K + (seen posts) of it."""
+
+    def __init__(self, row: torch.Tensor) -> None:
+        self.row = row.to(torch.float32).contiguous().cpu()
+        self.order = torch.sort(self.row, descending=True, stable=True).indices  # (N,) stable: ties by column
+        self.rank = torch.empty_like(self.order)
+        self.rank[self.order] = torch.arange(len(self.order))
+
+    def topk(self, ex: sp.csr_matrix, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """ex: csr (b, N) posts masked per user -> (values float32 (b, k), columns int64 (b, k)),
+        the (B, N) path's canonical answer."""
+        b, n = ex.shape[0], len(self.order)
+        n_ex = np.diff(ex.indptr)
+        width = min(n, k + int(n_ex.max(initial=0)))
+        rows = torch.from_numpy(np.repeat(np.arange(b), n_ex))
+        rk = self.rank[torch.from_numpy(ex.indices.astype(np.int64))]
+        near = rk < width
+        free = torch.ones((b, width), dtype=torch.bool)
+        free[rows[near], rk[near]] = False
+        cum = torch.cumsum(free, 1)  # (b, width) unseen posts so far
+        vals = torch.empty((b, k), dtype=torch.float32)
+        idx = torch.empty((b, k), dtype=torch.int64)
+        ok = torch.nonzero(cum[:, -1] >= k).squeeze(1)
+        if len(ok):
+            pos = torch.nonzero((free & (cum <= k))[ok])[:, 1].view(len(ok), k)  # ascending rank
+            idx[ok] = self.order[pos]
+            vals[ok] = self.row[idx[ok]]
+        short = torch.nonzero(cum[:, -1] < k).squeeze(1)
+        if len(short):  # fewer than k unseen posts: -inf slots in column order, as the (B, N) path
+            s = self.row.expand(len(short), -1).clone()
+            sub = ex[short.numpy()]
+            s[torch.from_numpy(np.repeat(np.arange(len(short)), np.diff(sub.indptr))), torch.from_numpy(sub.indices.astype(np.int64))] = -math.inf
+            vals[short], idx[short] = _topk_canonical(s, k)
+        return vals, idx
+
+
 def _as_scores(s: Any, b: int, n: int, name: str) -> torch.Tensor:
     s = torch.as_tensor(s)
     if s.shape != (b, n):
@@ -206,7 +285,7 @@ def _as_scores(s: Any, b: int, n: int, name: str) -> torch.Tensor:
         s = s.to(torch.float32)
     elif s._base is not None or not s.is_contiguous():
         s = s.contiguous().clone()  # never write into the scorer's own storage
-    if torch.isnan(s).any():
+    if s.numel() and torch.isnan(s.amax(1)).any():  # a row's max is NaN iff the row holds one; no (B, N) mask
         raise SchemaError(f"scorer {name!r} returned NaN scores")
     return s
 
@@ -250,15 +329,21 @@ def _topk_canonical(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor
         gmax = torch.cat([gmax, s[:, n0:].amax(1, keepdim=True)], 1)
     tau = torch.topk(gmax, k, dim=1, sorted=False).values.amin(1, keepdim=True)  # (B, 1)
     cand = s >= tau  # (B, N)
-    count = cand.sum(1)  # (B,)
-    plain = ~torch.isfinite(tau.squeeze(1)) | (count > TOPK_MAX_CANDIDATES)
+    # A row's candidates lie in its groups that reach tau: at most g per such group. Only rows
+    # whose bound passes the cap are counted exactly (a count over the whole (B, N) mask costs
+    # more than the rest of the top-k).
+    over = torch.zeros(B, dtype=torch.bool, device=s.device)
+    maybe = torch.nonzero((gmax >= tau).sum(1) * g > TOPK_MAX_CANDIDATES).squeeze(1)
+    if len(maybe):
+        over[maybe] = cand[maybe].sum(1) > TOPK_MAX_CANDIDATES
+    plain = ~torch.isfinite(tau.squeeze(1)) | over
     fast = torch.nonzero(~plain).squeeze(1)
     vals = torch.empty((B, k), dtype=s.dtype, device=s.device)
     idx = torch.empty((B, k), dtype=torch.int64, device=s.device)
     if len(fast):
         cf = cand[fast] if len(fast) < B else cand
         rows, cols = torch.nonzero(cf, as_tuple=True)  # row-major: columns ascending per row
-        cnt = count[fast]
+        cnt = torch.bincount(rows, minlength=len(fast))  # (F,) candidates per fast row
         width = int(cnt.max())
         start = torch.cumsum(cnt, 0) - cnt  # (F,)
         pos = torch.arange(len(rows), device=s.device) - start[rows]

@@ -418,7 +418,8 @@ class Recommender(nn.Module):
         # posts encoded with gradients: the targets and negatives, P unique rows
         parts = [batch.posts] + ([batch.negatives] if batch.negatives is not None else [])
         enc, inv = torch.unique(torch.cat(parts), return_inverse=True)  # (P,), (B or 2B,)
-        ae_out = self.autoencoder({m: x[enc] for m, x in feats.items()}, {m: x[enc] for m, x in present.items()}, decode=cfg.recon_weight > 0)
+        enc_feats = {m: x[enc] for m, x in feats.items()}  # (P, D_m)
+        ae_out = self.autoencoder(enc_feats, {m: x[enc] for m, x in present.items()}, decode=cfg.recon_weight > 0)
         content = self.content_vectors(ae_out.latent)  # (P, d)
         pos_c = inv[:B]
         neg_c = inv[B:] if batch.negatives is not None else None
@@ -466,7 +467,7 @@ class Recommender(nn.Module):
         out = {"retrieval": self._retrieval(u, self.norm_post(p_vec), batch, neg_vec)}
         if cfg.content_weight > 0 and self.ids is not None:
             out["content"] = self._retrieval(u, self.norm_post(p_content), batch, neg_content)
-        return self._total(out, ae_out, torch.unique(pos_c), {m: x[enc] for m, x in feats.items()})
+        return self._total(out, ae_out, torch.unique(pos_c), enc_feats)
 
     def _full_softmax(self, u: torch.Tensor, p_all: torch.Tensor, batch: Batch) -> torch.Tensor:
         """u normalised (B, d), p_all normalised (N, d)."""

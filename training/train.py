@@ -21,7 +21,7 @@ import random
 import resource
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,10 @@ class TrainConfig:
     id_optimizer: str = "adam"  # single process: "adam" (id_lr) or "adagrad" (sparse_lr, what sharded tables use)
     emulate_world: int = 1  # single process: split each batch into this many slices as that many ranks would
     # (one forward per slice, losses averaged): checks sharded training against one process
+    max_steps: int = 0  # steps per epoch, 0 = every train edge once; a partial epoch (timings at scale)
+    final_eval: bool = True  # test + valid figures of the best model at the end (metrics.json); off: the
+    # per-epoch valid figure only (`recsys evaluate --run` gives the rest; each is a full ranking)
+    log_every: int = 500  # a progress line (steps done, seconds per step) every this many steps, 0 = none
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides
 
     @classmethod
@@ -136,8 +140,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Platform scale (`recsys synth --size scale`: 1M posts, 100k users, 10M interactions): the
     # default model with cached propagation (chosen by the `auto` rule at this size anyway), cold
     # posts placed by content + author (cold_knn=0: borrowing the k nearest ID rows costs
-    # cold x known x d, minutes per validation at a million posts), one epoch.
-    "scale": dict(epochs=1, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=1, model=dict(temperature=0.15, propagation="cached", cold_knn=0)),
+    # cold x known x d, minutes per validation at a million posts), one epoch, no popularity blend
+    # (its choice is ~40 valid rankings: hours at this size).
+    "scale": dict(epochs=1, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=1, pop_blend=False, model=dict(temperature=0.15, propagation="cached", cold_knn=0)),
 }
 
 
@@ -167,6 +172,7 @@ class TrainData:
     users: np.ndarray  # int64 (E,) train edges, user rows
     posts: np.ndarray  # int64 (E,) post rows
     hist_full: np.ndarray  # int64 (U, Dmax), oldest first, -1 padded
+    hist_len: np.ndarray  # int64 (U,) train history length of each user row
     hists: list[np.ndarray]  # per user row: train history post rows (recsys.inference semantics)
     meta: dict[str, dict]
     author_ids: np.ndarray  # int64 (A,) author table rows -> author id (empty: the data names no authors)
@@ -195,6 +201,7 @@ def prepare(ds, data, modalities: tuple[str, ...] | None, splits: tuple[str, ...
         users=np.concatenate(users) if users else np.zeros(0, np.int64),
         posts=np.concatenate(posts) if posts else np.zeros(0, np.int64),
         hist_full=hist_full,
+        hist_len=np.array([len(h) for h in hists], np.int64),
         hists=hists,
         meta=meta,
     )
@@ -209,13 +216,32 @@ def author_rows(ds, post_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return author_ids, rows
 
 
-def batch_history(hist_full: np.ndarray, users: np.ndarray, targets: np.ndarray, length: int) -> np.ndarray:
-    """Most recent `length` train items of each user except the target, right-aligned -> (B, L)."""
-    H = hist_full[users]  # (B, Dmax)
+def batch_history(hist_full: np.ndarray, users: np.ndarray, targets: np.ndarray, length: int, hist_len: np.ndarray | None = None) -> np.ndarray:
+    """Most recent `length` train items of each user except the target, right-aligned -> (B, L).
+
+    With `hist_len` (U,) only the last length + 1 items of each history are read (a batch costs
+    O(B L), not O(B x the longest history)); rows where the target fills more than one of those
+    slots and older items exist are redone over the whole history (the same answer)."""
+    if hist_len is None:
+        return _recent_except(hist_full[users], targets, length)
+    n = hist_len[users]  # (B,)
+    cols = n[:, None] - (length + 1) + np.arange(length + 1)  # (B, W): the last W slots
+    H = np.where(cols >= 0, hist_full[users[:, None], cols.clip(0)], -1)
+    out = _recent_except(H, targets, length)
+    kept = (H >= 0) & (H != targets[:, None])
+    redo = np.flatnonzero((kept.sum(1) < length) & (n > length + 1))
+    if len(redo):
+        out[redo] = _recent_except(hist_full[users[redo]], targets[redo], length)
+    return out
+
+
+def _recent_except(H: np.ndarray, targets: np.ndarray, length: int) -> np.ndarray:
+    """H (B, D) post rows oldest first, -1 = none -> the last `length` entries other than the
+    row's target, right-aligned (B, length), -1 padded."""
     keep = (H >= 0) & (H != targets[:, None])
     r = np.flip(np.cumsum(np.flip(keep, 1), 1), 1)  # 1 = most recent kept item
     take = keep & (r <= length)
-    out = np.full((len(users), length), -1, np.int64)
+    out = np.full((len(H), length), -1, np.int64)
     b, j = np.nonzero(take)
     out[b, length - r[b, j]] = H[b, j]
     return out
@@ -439,7 +465,9 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
         import torch.distributed as dist
 
         if not dist.is_initialized():
-            dist.init_process_group("gloo")
+            # Rank 0 evaluates (a full ranking: tens of minutes at a million posts) while the other
+            # ranks wait in a collective, longer than the default 30-minute timeout.
+            dist.init_process_group("gloo", timeout=timedelta(hours=6))
     main = rank == 0
     if cfg.resume and not (out / CHECKPOINT_FILE).is_file():
         raise ArtifactError(f"--resume: no checkpoint at {out / CHECKPOINT_FILE}")
@@ -531,6 +559,8 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
     E = len(td.users)
     per_rank = cfg.batch_size // world if distributed else cfg.batch_size
     steps = max(1, E // cfg.batch_size)
+    if cfg.max_steps > 0:
+        steps = min(steps, cfg.max_steps)
     disable_bar = os.environ.get("TQDM_DISABLE", "0") not in ("", "0") or not main
     from tqdm import tqdm
 
@@ -541,6 +571,7 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
         step_model.train()
         perm = np.random.permutation(E)
         losses = []
+        t_mark = t0
         for s in tqdm(range(steps), desc=f"epoch {epoch}", leave=False, disable=disable_bar):
             idx = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
             if distributed:
@@ -554,7 +585,7 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
                 batch = Batch(
                     users=torch.from_numpy(u),
                     posts=torch.from_numpy(p),
-                    history=torch.from_numpy(batch_history(td.hist_full, u, p, mcfg.max_history)),
+                    history=torch.from_numpy(batch_history(td.hist_full, u, p, mcfg.max_history, td.hist_len)),
                     negatives=torch.from_numpy(np.random.randint(0, data.n_posts, len(u))) if mcfg.loss == "bpr" else None,
                     edge_idx=torch.from_numpy(sl),
                 )
@@ -566,8 +597,14 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
             if ema_state is not None:
                 _ema_update(ema_state, model, cfg.ema)
             losses.append(float(terms["loss"].detach()))
+            if cfg.log_every > 0 and (s + 1) % cfg.log_every == 0 and main:
+                now = time.time()
+                logger.info("epoch %d step %d/%d | loss %.4f | %.3f s/step over the last %d (%.3f since the epoch began)",
+                            epoch, s + 1, steps, np.mean(losses[-cfg.log_every:]), (now - t_mark) / cfg.log_every, cfg.log_every, (now - t0) / (s + 1))
+                t_mark = now
         state["epoch"] = epoch
         loss = float(np.mean(losses))
+        t_steps = time.time() - t0
         line = f"epoch {epoch} | loss {loss:.4f}"
         rec = {"epoch": epoch, "loss": loss, "terms": {k: float(v.detach()) for k, v in terms.items()}}
         if selection is not None and epoch == cfg.epochs:  # a refit: the last epoch is the model
@@ -585,14 +622,18 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
             if ema_state is not None:
                 eval_model = copy.deepcopy(model)
                 eval_model.load_state_dict(ema_state)
-            run, export = _in_memory_run(eval_model, td, data, out, ds_fp)
-            valid = _evaluate(scorer_from_run_td(run, td, data), data, "valid", (20,))["metrics"]["recall@20"]
-            if distributed:  # every rank must take the same branch (the export below is collective)
+            run, export = _in_memory_run(eval_model, td, data, out, ds_fp)  # collective when sharded
+            t_eval = time.time()
+            # rank 0 evaluates; the others wait for its figure (every rank must then take the same
+            # branch: the export below is collective)
+            valid = _evaluate(scorer_from_run_td(run, td, data), data, "valid", (20,))["metrics"]["recall@20"] if main else 0.0
+            if distributed:
                 import torch.distributed as dist
 
                 box = [valid]
                 dist.broadcast_object_list(box, src=0)
                 valid = box[0]
+            rec["valid_seconds"] = round(time.time() - t_eval, 1)
             rec["valid_recall@20"] = valid
             line += f" | valid recall@20 {valid:.4f}"
             if valid > state["best"]:
@@ -603,7 +644,8 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
             else:
                 state["bad"] += 1
                 stopped = state["bad"] >= cfg.patience
-        line += f" | {time.time() - t0:.0f} s"
+        rec.update(steps=len(losses), step_seconds=round(t_steps, 1))
+        line += f" | {time.time() - t0:.0f} s ({len(losses)} steps, {t_steps / len(losses):.3f} s/step)"
         state["history"].append(rec)
         if main:
             print(line, flush=True)
@@ -619,35 +661,39 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
 
         dist.barrier()
     metrics: dict[str, Any] = {}
+    peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if distributed:
+        print(f"rank {rank}: peak RSS {peak_rss_mb / 1024:.2f} GB", flush=True)
     if main:
         best = load_run(out)
-        scorer = scorer_from_run(best, ds, data)
         blend = None
         if selection is None and cfg.pop_blend and best.post_pop is not None:
-            blend = choose_pop_blend(best, scorer, data)
+            blend = choose_pop_blend(best, scorer_from_run(best, ds, data), data)
             set_pop_blend(out, blend["pop_weight"], blend["pop_half"])
             best = load_run(out)
+        if selection is not None:  # a refit: the valid figure is the selection run's
+            state["best"] = float(selection.get("best_valid_recall20") or -1.0)
+        if cfg.final_eval:
             scorer = scorer_from_run(best, ds, data)
-        res = _evaluate(scorer, data, "test", (10, 20, 50))
-        if selection is None:
-            valid_metrics = _evaluate(scorer, data, "valid", (10, 20, 50))["metrics"]
-        else:  # this model has seen valid: the valid figures are the selection run's
-            sel_metrics = read_json(out / selection["run"] / METRICS_FILE)
-            valid_metrics = sel_metrics["valid"]
-            selection["test_without_refit"] = sel_metrics["test"]
-            blend = sel_metrics.get("pop_blend")  # chosen on valid by the selection run
-            state["best"] = float(selection.get("best_valid_recall20") or valid_metrics["recall@20"])
-        metrics = {
-            "selected_on": "valid recall@20",
-            "best_epoch": state["best_epoch"],
-            "refit": None if selection is None else {"trained_on": list(splits), "selection": selection},
-            "pop_blend": blend,
-            "valid": valid_metrics,
-            "test": res["metrics"],
-            "test_buckets": res.get("buckets"),
-            "n_test_users": res.get("n_users"),
-        }
-        write_json(out / METRICS_FILE, metrics)
+            res = _evaluate(scorer, data, "test", (10, 20, 50))
+            if selection is None:
+                valid_metrics = _evaluate(scorer, data, "valid", (10, 20, 50))["metrics"]
+            else:  # this model has seen valid: the valid figures are the selection run's
+                sel_metrics = read_json(out / selection["run"] / METRICS_FILE)
+                valid_metrics = sel_metrics["valid"]
+                selection["test_without_refit"] = sel_metrics["test"]
+                blend = sel_metrics.get("pop_blend")  # chosen on valid by the selection run
+            metrics = {
+                "selected_on": "valid recall@20",
+                "best_epoch": state["best_epoch"],
+                "refit": None if selection is None else {"trained_on": list(splits), "selection": selection},
+                "pop_blend": blend,
+                "valid": valid_metrics,
+                "test": res["metrics"],
+                "test_buckets": res.get("buckets"),
+                "n_test_users": res.get("n_users"),
+            }
+            write_json(out / METRICS_FILE, metrics)
         run_info.update(
             end_time=_now(),
             status="done",
@@ -655,17 +701,16 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
             best_valid_recall20=state["best"],
             epochs_run=state["epoch"],
             train_seconds=round(time.time() - t_start, 1),
-            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            peak_rss_mb=peak_rss_mb,
             history=state["history"],
             model_fingerprint=best.fingerprint,
         )
         write_json(out / RUN_FILE, run_info)
-        t = res["metrics"]
-        print(
-            f"best epoch {state['best_epoch']} | valid recall@20 {state['best']:.4f} | test recall@20 {t['recall@20']:.4f} "
-            f"ndcg@20 {t['ndcg@20']:.4f} precision@20 {t['precision@20']:.4f}",
-            flush=True,
-        )
+        line = f"best epoch {state['best_epoch']} | valid recall@20 {state['best']:.4f}"
+        if cfg.final_eval:
+            t = res["metrics"]
+            line += f" | test recall@20 {t['recall@20']:.4f} ndcg@20 {t['ndcg@20']:.4f} precision@20 {t['precision@20']:.4f}"
+        print(line, flush=True)
     if distributed:
         import torch.distributed as dist
 

@@ -26,6 +26,10 @@ class PopularScorer:
     def score(self, user_idx: np.ndarray) -> torch.Tensor:
         return self.prior.expand(len(user_idx), -1)  # (B, N) view; the harness copies it
 
+    def shared_scores(self) -> torch.Tensor:
+        """The one row every user gets (`recsys.evaluation` ranks it once)."""
+        return self.prior
+
     def for_history(self, history: sp.csr_matrix, split: str) -> "PopularScorer":
         return PopularScorer(np.asarray(history.sum(axis=0), np.float64).ravel(), self.created_us, self.info)
 

@@ -187,6 +187,21 @@ def test_cached_propagation_learns_and_auto_picks_it_above_the_edge_bound(small_
     assert run.post_table is not None and run.user_table is not None  # served tables exported as usual
 
 
+def test_partial_epoch_without_the_final_evaluation(small_authored, tmp_path):
+    """`max_steps` cuts an epoch short (a timing at scale), `final_eval=false` leaves out the test
+    and valid figures at the end: the run has its per-epoch valid figure and loads as usual."""
+    out = train(
+        TrainConfig.preset("tiny", data=str(small_authored), out=str(tmp_path / "p"), epochs=2).with_overrides(
+            ["propagation=cached", "max_steps=3", "final_eval=false", "log_every=2"]
+        )
+    )
+    info = json.loads((out / "run.json").read_text())
+    assert [h["steps"] for h in info["history"]] == [3, 3]
+    assert all("valid_recall@20" in h and h["step_seconds"] > 0 for h in info["history"])
+    assert info["status"] == "done" and not (out / "metrics.json").exists()
+    assert load_run(out).post_table is not None
+
+
 def test_sharded_training_gives_the_losses_of_one_process(small_authored, tmp_path):
     """torchrun, 2 gloo ranks, ID tables sharded by the planner (cached propagation, the
     scale path) against one unsharded process that takes the same two half-batches per step
@@ -203,6 +218,7 @@ def test_sharded_training_gives_the_losses_of_one_process(small_authored, tmp_pa
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "sharding ids.ebc.post:" in proc.stdout, proc.stdout  # the planner's choice, per table
+    assert "rank 0: peak RSS" in proc.stdout and "rank 1: peak RSS" in proc.stdout, proc.stdout
     one = train(
         TrainConfig.preset("tiny", data=str(small_authored), out=str(tmp_path / "one")).with_overrides(
             [*common, "emulate_world=2", "id_optimizer=adagrad", "ema=0"]

@@ -212,3 +212,55 @@ def test_k_larger_than_candidates():
     only_u0 = InteractionData(data.user_ids, data.post_ids, data.train, data.valid, _csr([(0, 2)], (4, 6)))
     cov = evaluate(MatrixScorer(scores), only_u0, "test", ks=(6,))["metrics"]["coverage@6"]
     assert cov == pytest.approx(4 / 6)  # posts 0, 1 masked for u0
+
+
+class SharedScorer(MatrixScorer):
+    """Every user gets row 0 of the matrix, said once through `shared_scores`."""
+
+    def shared_scores(self):
+        return self.scores[0]
+
+    def score(self, user_idx):
+        return self.scores[0].expand(len(user_idx), -1)
+
+
+class Generic:
+    """The same scorer seen without `shared_scores` (the (B, N) path)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name = inner, inner.name
+
+    def score(self, u):
+        return self.inner.score(u)
+
+    def for_history(self, history, split):
+        return Generic(self.inner.for_history(history, split)) if hasattr(self.inner, "for_history") else self
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_shared_row_ranking_equals_the_block_path(seed):
+    """One row for every user, ranked once: the same lists as masking and ranking each row, with
+    heavy ties, users with fewer than K unseen posts, users without a history (the prior) and
+    the popular baseline itself."""
+    from recsys.baselines.popular import fit as fit_popular
+
+    data, scores = random_data(seed, n_users=50, n_posts=30)
+    train = data.train.tolil()
+    a, b, c = [u for u in range(50) if data.test[u].nnz][:3]
+    for u in (a, b):  # everything seen but the valid and test posts and one more: fewer than K unseen
+        keep = set(data.valid[u].indices) | set(data.test[u].indices) | {int(np.setdiff1d(np.arange(30), data.test[u].indices)[0])}
+        train.rows[u] = [p for p in range(30) if p not in keep]
+        train.data[u] = [1.0] * len(train.rows[u])
+    train.rows[c], train.data[c] = [], []  # no history
+    data = InteractionData(data.user_ids, data.post_ids, train.tocsr(), data.valid, data.test, "rand", "x")
+    for scorer in (SharedScorer(scores), fit_popular(data)):
+        for split in ("valid", "test"):
+            fast = evaluate(scorer, data, split, ks=(5, 10), chunk_users=16, keep_lists=True)
+            slow = evaluate(Generic(scorer), data, split, ks=(5, 10), chunk_users=16, keep_lists=True)
+            for a, b in zip(fast["lists"], slow["lists"]):
+                assert np.array_equal(a, b)
+            assert fast["metrics"] == slow["metrics"] and fast["buckets"] == slow["buckets"]
+    nonfinite = scores.copy()
+    nonfinite[0, 4] = -np.inf  # not finite: the block path ranks it
+    r = evaluate(SharedScorer(nonfinite), data, "test", ks=(10,), keep_lists=True)
+    assert np.array_equal(r["lists"][1], evaluate(Generic(SharedScorer(nonfinite)), data, "test", ks=(10,), keep_lists=True)["lists"][1])
