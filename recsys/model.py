@@ -12,6 +12,10 @@ Shape legend: B batch (user, post) pairs, L history, N posts, U users, Z latent,
                        e_u = propagated user ID row, or, for a user unknown to the table, the
                        mean of e_i over the history (ID bag)
     n = L2 normalisation of each part (`part_norm`), s = `content_scale`.
+    With `item_knn` > 0 (off by default) e_i also gets the mean of the ID rows of its k nearest
+    posts by input features (`item_graph`, frozen, FREEDOM-style); with the popularity blend
+    (`pop_weight` > 0, chosen on valid after training) both vectors get one more coordinate
+    (`recsys.runs.LoadedRun`).
 
 Loss (weights in `ModelConfig`):
     retrieval: "softmax" = in-batch sampled softmax over the batch's posts with temperature and
