@@ -163,10 +163,10 @@ def _threads(settings: Settings) -> None:
 
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
-    if settings.faiss_threads:
-        import faiss
+    if settings.faiss_threads:  # every searching thread, not only this one (OpenMP counts per thread)
+        from index import faiss_index
 
-        faiss.omp_set_num_threads(settings.faiss_threads)
+        faiss_index.set_threads(settings.faiss_threads)
 
 
 def _freeze_libraries(settings: Settings) -> None:
