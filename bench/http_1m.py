@@ -1,7 +1,8 @@
 """HTTP benchmark on loopback: the feed API vs a bare FAISS endpoint, same index, same run.
 
     .venv/bin/python bench/http_1m.py [--index /tmp/recsys-bench/index-1m] [--duration 15] [--conns 16]
-                                      [--workers 2] [--loop uvloop --http httptools]
+                                      [--workers 2] [--rounds 3]
+                                      [--loop uvloop --http httptools]
 
 Needs the 1M bundle (`bench/index_1m.py` builds it; this script builds it too when absent) and
 `wrk` (Debian: apt-get install -y wrk; a Python thread-pool client is used when wrk is missing).
@@ -195,6 +196,28 @@ def run_py(port: int, path: str, template: str, users: int, conns: int, duration
             "non2xx": bad[0], "errors": ""}
 
 
+def measure(port: int, pid: int, path: str, tmpl: str, users: int, args: argparse.Namespace, use_wrk: bool) -> tuple[dict, dict]:
+    """Single-request latency (1 connection), then throughput (--conns connections), each with the
+    server's CPU time per request."""
+    import httpx
+
+    for i in range(200):  # warm-up
+        httpx.post(f"http://127.0.0.1:{port}{path}", content=tmpl % i, headers={"Content-Type": "application/json"})
+    c0 = cpu_seconds(pid)
+    if use_wrk:
+        single = run_wrk(port, path, tmpl, users, 1, 1, args.duration)
+        c1 = cpu_seconds(pid)
+        conc = run_wrk(port, path, tmpl, users, args.conns, args.threads, args.duration)
+    else:
+        single = run_py(port, path, tmpl, users, 1, args.duration)
+        c1 = cpu_seconds(pid)
+        conc = run_py(port, path, tmpl, users, args.conns, args.duration)
+    c2 = cpu_seconds(pid)
+    single["cpu_ms"] = (c1 - c0) * 1e3 / max(single["rps"] * args.duration, 1)
+    conc["cpu_ms"] = (c2 - c1) * 1e3 / max(conc["rps"] * args.duration, 1)
+    return single, conc
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--index", type=Path, default=Path("/tmp/recsys-bench/index-1m"))
@@ -209,6 +232,8 @@ def main() -> int:
                     help="extra environment for the feed API server, e.g. RECSYS_MICROBATCH=false")
     ap.add_argument("--only", default=None, help="comma list of configs to run (floor,bare,plain,filters)")
     ap.add_argument("--workers", type=int, default=1, help="uvicorn workers per server, the same for both")
+    ap.add_argument("--rounds", type=int, default=1, help="measure every endpoint this many times, interleaved; "
+                    "figures are medians, ratios are taken per round")
     ap.add_argument("--loop", default="auto", help="uvicorn event loop for both servers (auto, asyncio, uvloop)")
     ap.add_argument("--http", default="auto", help="uvicorn HTTP parser for both servers (auto, h11, httptools)")
     args = ap.parse_args()
@@ -276,28 +301,17 @@ def main() -> int:
         print(f"warmed the feed API's profile cache for {users} users in {WORKERS} worker(s) in {time.perf_counter() - t0:.1f} s "
               f"({(time.perf_counter() - t0) / users / WORKERS * 1e3:.2f} ms per user, batched by 256)", flush=True)
         use_wrk = shutil.which("wrk") is not None
-        results = {}
-        for name, (srv, path, tmpl) in configs.items():
-            port = ports[srv]
-            for i in range(200):  # warm-up
-                httpx.post(f"http://127.0.0.1:{port}{path}", content=tmpl % i, headers={"Content-Type": "application/json"})
-            pid = procs[srv].pid
-            c0 = cpu_seconds(pid)
-            if use_wrk:
-                single = run_wrk(port, path, tmpl, users, 1, 1, args.duration)
-                c1 = cpu_seconds(pid)
-                conc = run_wrk(port, path, tmpl, users, args.conns, args.threads, args.duration)
-            else:
-                single = run_py(port, path, tmpl, users, 1, args.duration)
-                c1 = cpu_seconds(pid)
-                conc = run_py(port, path, tmpl, users, args.conns, args.duration)
-            c2 = cpu_seconds(pid)
-            single["cpu_ms"] = (c1 - c0) * 1e3 / max(single["rps"] * args.duration, 1)
-            conc["cpu_ms"] = (c2 - c1) * 1e3 / max(conc["rps"] * args.duration, 1)
-            results[name] = (single, conc)
-            print(f"  {name:8s} single p50 {single['p50']:.2f} ms p99 {single['p99']:.2f} ms | "
-                  f"{args.conns} conns {conc['rps']:.0f} req/s p50 {conc['p50']:.2f} p99 {conc['p99']:.2f} "
-                  f"non-2xx {single['non2xx'] + conc['non2xx']} {conc['errors']} | load average {os.getloadavg()[0]:.2f}", flush=True)
+        results: dict[str, list[tuple[dict, dict]]] = {name: [] for name in configs}
+        for r in range(args.rounds):  # interleaved: a busy machine drifts every endpoint alike
+            order = list(configs) if r % 2 == 0 else list(configs)[::-1]
+            for name in order:
+                srv, path, tmpl = configs[name]
+                results[name].append(measure(ports[srv], procs[srv].pid, path, tmpl, users, args, use_wrk))
+                single, conc = results[name][-1]
+                print(f"  round {r + 1} {name:8s} single p50 {single['p50']:.2f} ms p99 {single['p99']:.2f} ms | "
+                      f"{args.conns} conns {conc['rps']:.0f} req/s p50 {conc['p50']:.2f} p99 {conc['p99']:.2f} "
+                      f"non-2xx {single['non2xx'] + conc['non2xx']} {conc['errors']} | load average {os.getloadavg()[0]:.2f}",
+                      flush=True)
         metrics = httpx.get(f"http://127.0.0.1:{ports['feed']}/metrics").text
     finally:
         for p in procs.values():
@@ -321,21 +335,27 @@ def main() -> int:
           f"{'wrk' if use_wrk else 'python client'}, "
           f"{args.duration} s per run; mean queries per FAISS call in the feed API: {mean_batch:.2f}")
     print("  feed API search strategies (whole run): " + ", ".join(f"{k} {float(v):.0f}" for k, v in strategies.items()))
+    print(f"  medians over {args.rounds} round(s):")
     print(f"  {'endpoint':34s} {'p50 ms':>7s} {'p99 ms':>7s} {'cpu ms':>7s} | {'req/s @' + str(args.conns):>10s} {'p50 ms':>7s} "
           f"{'p99 ms':>7s} {'cpu ms':>7s} {'non-2xx':>7s}   (cpu ms = server CPU time per request)")
     names = {"floor": "FastAPI floor (/noop, no search)", "bare": "bare FAISS endpoint (/search)", "plain": "feed API, no filters", "filters": "feed API, every filter on"}
-    for name, (s, c) in results.items():
-        print(f"  {names[name]:34s} {s['p50']:7.2f} {s['p99']:7.2f} {s['cpu_ms']:7.3f} | {c['rps']:10.0f} {c['p50']:7.2f} "
-              f"{c['p99']:7.2f} {c['cpu_ms']:7.3f} {s['non2xx'] + c['non2xx']:7d}")
+    def med(rows: list, i: int, key: str) -> float:  # i: 0 single, 1 concurrent
+        return float(np.median([row[i][key] for row in rows]))
+
+    for name, rows in results.items():
+        print(f"  {names[name]:34s} {med(rows, 0, 'p50'):7.2f} {med(rows, 0, 'p99'):7.2f} {med(rows, 0, 'cpu_ms'):7.3f} | "
+              f"{med(rows, 1, 'rps'):10.0f} {med(rows, 1, 'p50'):7.2f} {med(rows, 1, 'p99'):7.2f} {med(rows, 1, 'cpu_ms'):7.3f} "
+              f"{sum(a['non2xx'] + b['non2xx'] for a, b in rows):7d}")
     if "bare" in results:
-        bs, bc = results["bare"]
+        def ratio(name: str, i: int, key: str) -> str:  # per round (bare measured beside it), median [min-max]
+            v = [row[i][key] / b[i][key] for row, b in zip(results[name], results["bare"])]
+            return f"{np.median(v):.2f}x" + (f" [{min(v):.2f}-{max(v):.2f}]" if len(v) > 1 else "")
+
         for name in ("plain", "filters"):
             if name in results:
-                s, c = results[name]
-                print(f"  {names[name]}: single p99 = {s['p99'] / bs['p99']:.2f}x bare (target <= 1.0x), "
-                      f"throughput = {c['rps'] / bc['rps']:.2f}x bare (target >= 1.5x), "
-                      f"CPU per request = {c['cpu_ms'] / bc['cpu_ms']:.2f}x bare at {args.conns} conns, "
-                      f"{s['cpu_ms'] / bs['cpu_ms']:.2f}x single")
+                print(f"  {names[name]} / bare, median over {args.rounds} round(s) [range]: single p99 {ratio(name, 0, 'p99')} "
+                      f"(target <= 1.0x), throughput {ratio(name, 1, 'rps')} (target >= 1.5x); CPU per request "
+                      f"{ratio(name, 0, 'cpu_ms')} single, {ratio(name, 1, 'cpu_ms')} at {args.conns} conns")
     return 0
 
 
