@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -195,11 +196,36 @@ def selector(range_start: int = 0, n: int | None = None, exclude_rows: np.ndarra
     return both
 
 
+_threads = 0  # OpenMP threads for FAISS in every thread that searches (set_threads; 0 = faiss default)
+_applied = threading.local()  # .n: the count this thread last gave OpenMP
+
+
+def set_threads(n: int) -> None:
+    """OpenMP threads FAISS uses in every thread that calls `search` (0 = leave faiss default).
+
+    OpenMP keeps the thread count per calling thread: `faiss.omp_set_num_threads(1)` at start
+    covers only the thread that called it, and a search from an executor thread would fan out to
+    every core (and leave an OpenMP worker spinning after each call). So the count is stored here
+    and each searching thread applies it once, on its first search."""
+    global _threads
+    _threads = int(n)
+    if _threads:
+        faiss.omp_set_num_threads(_threads)
+        _applied.n = _threads
+
+
+def _apply_threads() -> None:
+    if _threads and getattr(_applied, "n", 0) != _threads:
+        faiss.omp_set_num_threads(_threads)
+        _applied.n = _threads
+
+
 def search(index: faiss.Index, queries: np.ndarray, k: int, value: int | None = None, sel: Any | None = None,
            params: SearchParams | None = None) -> tuple[np.ndarray, np.ndarray]:
     """queries float32 (Q, d) -> (scores float32 (Q, K), rows int64 (Q, K)); rows are -1 where
     fewer than K posts pass the selector (callers drop them). `params`: a `make_params(index,
     value, sel)` made once and reused (searches only read it), instead of `value` / `sel`."""
+    _apply_threads()
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     k = int(min(k, index.ntotal)) if index.ntotal else 0
     if k == 0:

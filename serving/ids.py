@@ -37,16 +37,16 @@ class IdCodec:
 
     def inward(self, entity: str, value, field: str, where: str = "body") -> int:
         """One id as the caller sent it -> internal int64."""
-        loc = _loc(where, field)
-        if self.strings(entity):
+        if self.types[entity] == "string":
             if not isinstance(value, str):
-                raise BadInput(f"`{field}`: this deployment identifies {entity}s by strings, got the integer {value}", loc)
+                raise BadInput(f"`{field}`: this deployment identifies {entity}s by strings, got the integer {value}",
+                               _loc(where, field))
             try:
                 return internal_id(check_key(value, f"`{field}`"))
             except SchemaError as e:
-                raise BadInput(str(e), loc) from None
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise BadInput(f"`{field}`: this deployment identifies {entity}s by integers, got {value!r}", loc)
+                raise BadInput(str(e), _loc(where, field)) from None
+        if type(value) is not int and (not isinstance(value, int) or isinstance(value, bool)):
+            raise BadInput(f"`{field}`: this deployment identifies {entity}s by integers, got {value!r}", _loc(where, field))
         return int(value)
 
     def inward_path(self, entity: str, raw: str, field: str):
@@ -92,17 +92,17 @@ def _loc(where: str, field: str) -> tuple:
 
 
 def internal_request(codec: IdCodec, req):
-    """A RecommendRequest in the caller's ids -> the same request in internal ids."""
+    """A RecommendRequest in the caller's ids -> the same request in internal ids (`req` itself
+    when every id is internal already: integer ids, checked)."""
     f = req.filters
-    filters = f.model_copy(update={
-        "exclude_authors": codec.many("author", f.exclude_authors, "filters.exclude_authors"),
-        "exclude_post_ids": codec.many("post", f.exclude_post_ids, "filters.exclude_post_ids"),
-    })
-    return req.model_copy(update={
-        "user_id": None if req.user_id is None else codec.inward("user", req.user_id, "user_id"),
-        "history": codec.many("post", req.history, "history"),
-        "filters": filters,
-    })
+    authors = codec.many("author", f.exclude_authors, "filters.exclude_authors")
+    posts = codec.many("post", f.exclude_post_ids, "filters.exclude_post_ids")
+    user = None if req.user_id is None else codec.inward("user", req.user_id, "user_id")
+    history = codec.many("post", req.history, "history")
+    if user == req.user_id and history == req.history and posts == f.exclude_post_ids and authors == f.exclude_authors:
+        return req
+    filters = f.model_copy(update={"exclude_authors": authors, "exclude_post_ids": posts})
+    return req.model_copy(update={"user_id": user, "history": history, "filters": filters})
 
 
 def internal_post(codec: IdCodec, post):

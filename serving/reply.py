@@ -63,10 +63,11 @@ class Reply:
         parts = _ITEM_PARTS * len(self.post_ids)  # 11 pieces per item, values at 1, 3, 5, 7, 9
         mod = self.why_modality or [None] * len(self.post_ids)  # modality names: no comma inside
         for j, col in enumerate((self.post_ids, self.scores, self.why, self.why_similarity, mod)):
-            if j in (0, 2) and any(isinstance(v, str) for v in col):  # string ids may hold commas
+            js = to_json(col)[1:-1]
+            if j in (0, 2) and b'"' in js:  # string ids (JSON strings, the only values with a quote) may hold commas
                 parts[2 * j + 1 :: 11] = [to_json(v) for v in col]
                 continue
-            parts[2 * j + 1 :: 11] = to_json(col)[1:-1].split(b",")  # numbers / null: no comma inside
+            parts[2 * j + 1 :: 11] = js.split(b",")  # numbers / null: no comma inside
         parts[-1] = b"}"
         return b'{"items":[' + b"".join(parts) + b"]," + tail[1:]
 
@@ -84,10 +85,12 @@ class Replies:
         scores, src = hits
         mod = None
         if len(src) and len(p.hist):
-            why, sim = self.why(p, src)
-            if self.why_modality is not None:
-                mod = self.why_modality.modalities(p.query, self.vectors(p, src), self.latents(p, src), src,
-                                                   self.cat.rows_of(np.asarray(why, np.int64)))
+            lat = self.latents(p, src)  # (K, Z)
+            why, sim = self.why(p, src, lat)
+            wm = self.why_modality
+            if wm is not None:
+                why_rows = self.cat.rows_of(np.asarray(why, np.int64)) if wm.needs_why_rows else None
+                mod = wm.modalities(p.query, self.vectors(p, src), lat, src, why_rows)
         else:
             why = sim = [None] * len(src)
         posts = self.post_ids(p, src).tolist()
@@ -95,16 +98,17 @@ class Replies:
             posts, why = self.ids.posts_out(posts), self.ids.posts_out(why)
         return Reply(posts, np.asarray(scores, np.float64).tolist(), why, sim, p.fallback_reason, p.user_known, mod)
 
-    def why(self, p: Prepared, src: np.ndarray) -> tuple[list[int], list[float]]:
+    def why(self, p: Prepared, src: np.ndarray, lat: np.ndarray | None = None) -> tuple[list[int], list[float]]:
         """Per hit (src (K,), non-empty; p.hist non-empty): the history post with the highest latent
-        cosine, and that cosine."""
+        cosine, and that cosine. `lat`: the hits' latents float32 (K, Z) when the caller has them."""
         Ht = p.profile.hist_unit_t if p.profile is not None else None
         if Ht is None:
             H = self.online.latents_of(p.hist, p.delta)  # (L, Z)
             Ht = np.ascontiguousarray((H / (np.linalg.norm(H, axis=1, keepdims=True) + 1e-12)).T)
             if p.profile is not None:
                 p.profile.hist_unit_t = Ht
-        lat = self.latents(p, src)  # (K, Z)
+        if lat is None:
+            lat = self.latents(p, src)  # (K, Z)
         dots = lat @ Ht  # (K, L); the row norm of `lat` does not change the argmax
         best = dots.argmax(1)
         norm = np.sqrt(np.einsum("kz,kz->k", lat, lat)) + 1e-12  # (K,)

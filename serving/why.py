@@ -48,13 +48,19 @@ class WhyModality:
         out[rows < 0] = 0
         return out
 
+    @property
+    def needs_why_rows(self) -> bool:
+        """Whether `modalities` reads `why_rows` (only to compare stored codes of several modalities)."""
+        return self.single is None and bool(self.names)
+
     def modalities(self, query: np.ndarray | None, vectors: np.ndarray, latents: np.ndarray,
-                   rows: np.ndarray, why_rows: np.ndarray) -> list[str]:
+                   rows: np.ndarray, why_rows: np.ndarray | None) -> list[str]:
         """Dominant modality of K items (recsys.explain.dominant_modality).
 
         query float32 (d,) or None (no user vector: the ID split is undecided); vectors float32
         (K, d) and latents float32 (K, Z) of the items; rows int64 (K,) their bundle rows (-1 =
-        online post); why_rows int64 (K,) bundle rows of their closest history posts (-1 = online)."""
+        online post); why_rows int64 (K,) bundle rows of their closest history posts (-1 = online),
+        needed only when `needs_why_rows`."""
         k = len(rows)
         if self.has_id and self.decomposable and query is not None:
             content = self._content(latents)  # (K, d): the model's part; a popularity coordinate after it is left out
@@ -62,7 +68,7 @@ class WhyModality:
             shares = explain.id_share(np.asarray(query)[:d], np.asarray(vectors)[:, :d], content, self.content_scale)
         else:
             shares = np.zeros(k) if not self.has_id else np.full(k, np.nan)
-        if self.single is not None or not self.names:
+        if not self.needs_why_rows:
             return explain.dominant_modality(shares, [self.single or explain.CONTENT] * k)
         todo = np.flatnonzero(~(shares > 0.5))  # the content modality only where ID does not win (NaN: undecided)
         content = [explain.CONTENT] * k

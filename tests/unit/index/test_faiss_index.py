@@ -70,3 +70,31 @@ def test_params_and_default_param_roundtrip():
     assert fi.search_param_name(h) == "efSearch"
     assert fi.search_param_candidates(h, 100)[0] == 100  # efSearch never below k
     assert fi.search_param_name(fi.build_index(x, "Flat")) is None
+
+
+def test_set_threads_reaches_every_searching_thread():
+    """OpenMP counts threads per calling thread: a count set at start must also hold in a thread
+    that only searches (an executor thread), or FAISS fans a batch out to every core there."""
+    import threading
+
+    import faiss
+
+    x = clustered(500, 16, seed=0)
+    index = fi.build_index(x, "Flat")
+    want = faiss.omp_get_max_threads() + 1  # differs from the default of any fresh thread
+    seen: list[int] = []
+
+    def searching_thread() -> None:
+        fi.search(index, x[:3], 5)
+        seen.append(faiss.omp_get_max_threads())
+
+    before = faiss.omp_get_max_threads()
+    try:
+        fi.set_threads(want)
+        t = threading.Thread(target=searching_thread)
+        t.start()
+        t.join()
+    finally:
+        fi.set_threads(0)
+        faiss.omp_set_num_threads(before)
+    assert seen == [want]

@@ -166,3 +166,17 @@ def test_recommendation_body_errors_and_docs(client):
     body = doc["paths"]["/v1/recommendations"]["post"]["requestBody"]
     assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/RecommendRequest"}
     assert "RecommendRequest" in doc["components"]["schemas"]
+
+
+def test_recommendations_are_matched_first_and_the_order_changes_no_answer(client):
+    """The router tries the recommendation routes first (the page's router used to come first);
+    a path served under two methods by two routers still reaches each, and the OpenAPI document
+    keeps the declared order."""
+    app = client.app
+    assert [r.path for r in app.router.routes[:2]] == ["/v1/recommendations", "/v1/recommendations:batch"]
+    doc_paths = list(app.openapi()["paths"])
+    assert doc_paths.index("/healthz") < doc_paths.index("/v1/recommendations") < doc_paths.index("/v1/events")
+    pid = client.post("/v1/recommendations", json={"user_id": 1, "k": 1}).json()["items"][0]["post_id"]
+    assert client.get(f"/v1/posts/{pid}").json()["post_id"] == pid  # the page's read (serving.ui)
+    assert client.delete(f"/v1/posts/{pid}").status_code == 401  # the write route (the read key opens no write)
+    assert client.put(f"/v1/posts/{pid}").status_code == 405

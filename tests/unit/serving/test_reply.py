@@ -25,3 +25,15 @@ def test_reply_json_is_the_dict_rendering(states, req):
     assert reply.to_json("v7") == to_json({**reply.to_dict(), "bundle_version": "v7"})
     assert reply.to_json("v7") is reply.to_json("v7")  # memoised
     assert b'"bundle_version":"v8"' in reply.to_json("v8")
+
+
+def test_reply_json_with_string_ids_holding_commas_and_quotes():
+    """String post ids (the caller's keys) may hold commas and quotes: rendered value by value,
+    still byte for byte the dict path's."""
+    from pydantic_core import to_json
+
+    reply = Reply(["a,b", 'q"1', "c"], [0.5, 0.25, 0.125], ["x,y", None, "c"], [0.9, None, 1.0], None, True,
+                  ["text", "id", "image"])
+    assert reply.to_json("v1") == to_json({**reply.to_dict(), "bundle_version": "v1"})
+    mixed = Reply([7, 8], [1.0, 0.5], [None, 3], [None, 0.5], "popular", False)
+    assert mixed.to_json("v1") == to_json({**mixed.to_dict(), "bundle_version": "v1"})
