@@ -96,6 +96,7 @@ class ModelConfig:
     # Content item-item graph (FREEDOM / LATTICE style, `item_graph`): each post's ID row also
     # receives the mean of the ID rows of its `item_knn` nearest posts by content (per modality,
     # cosine of the input features, averaged over modalities), frozen before training; 0 = off.
+    # Built only for graphs trained with full propagation (O(N^2 D)); the cached mode ignores it.
     item_knn: int = 0
     item_graph_weight: float = 1.0
     # How training propagates the ID tables (module docstring, "Propagation during training"):
