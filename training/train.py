@@ -649,7 +649,8 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
             else:
                 state["bad"] += 1
                 stopped = state["bad"] >= cfg.patience
-        rec.update(steps=len(losses), step_seconds=round(t_steps, 1))
+        # the steps' wall time, to the 0.1 ms: a few fast steps must not round to zero
+        rec.update(steps=len(losses), step_seconds=round(t_steps, 4), seconds_per_step=round(t_steps / len(losses), 5))
         line += f" | {time.time() - t0:.0f} s ({len(losses)} steps, {t_steps / len(losses):.3f} s/step)"
         state["history"].append(rec)
         if main:

@@ -198,6 +198,7 @@ def test_partial_epoch_without_the_final_evaluation(small_authored, tmp_path):
     info = json.loads((out / "run.json").read_text())
     assert [h["steps"] for h in info["history"]] == [3, 3]
     assert all("valid_recall@20" in h and h["step_seconds"] > 0 for h in info["history"])
+    assert all(abs(h["seconds_per_step"] * 3 - h["step_seconds"]) < 1e-3 for h in info["history"])
     assert info["status"] == "done" and not (out / "metrics.json").exists()
     assert load_run(out).post_table is not None
 
