@@ -24,9 +24,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _quiet_libraries() -> None:
-    """torchrec's planner and fbgemm log pages at INFO; keep the epoch lines readable."""
+    """torchrec's planner and fbgemm log pages at INFO; keep the epoch lines readable (and our
+    own INFO lines, the progress lines among them, which the quiet root would hide)."""
     for name in ("torchrec", "root", "fbgemm_gpu"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("training", "recsys"):
+        if logging.getLogger(name).level == logging.NOTSET:  # `recsys train` (-v) sets its own
+            logging.getLogger(name).setLevel(logging.INFO)
 
 
 def run(args: argparse.Namespace) -> int:

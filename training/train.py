@@ -3,9 +3,9 @@
     from training.train import TrainConfig, train
     run = train(TrainConfig.preset("tiny", data="data/tiny", out="runs/t0", model={"dim": 16}))
 
-One process by default; under `torchrun` (WORLD_SIZE > 1) the ID tables are sharded table-wise
-with torchrec DistributedModelParallel over gloo (CPU), the dense parts are data-parallel, and
-each rank trains on its slice of every batch. Validation Recall@20 after each epoch selects the
+One process by default; under `torchrun` (WORLD_SIZE > 1) the ID tables are sharded (table-wise
+or row-wise, as torchrec's planner chooses) with DistributedModelParallel over gloo (CPU), the
+dense parts are data-parallel, and each rank trains on its slice of every batch. Validation Recall@20 after each epoch selects the
 best epoch (early stopping); `model.pt` holds the best model, `checkpoint.pt` the last epoch
 (model, optimizer, epoch, RNG) for `resume=True`.
 """
@@ -270,9 +270,10 @@ def _wrap_distributed(model: Recommender, cfg: TrainConfig):
     sharder = EmbeddingBagCollectionSharder(
         fused_params={"optimizer": EmbOptimType.EXACT_ADAGRAD, "learning_rate": cfg.sparse_lr, "eps": 1e-8}
     )
-    # The planner chooses table-wise or row-wise per table from its size and the topology (a
-    # million-row post table comes out row-wise); the fused kernel keeps the optimizer in the
-    # lookup's backward.
+    # The planner chooses table-wise or row-wise per table from its size and the topology (on 2
+    # CPU ranks at 1M posts / 100k users it keeps all three tables whole: post and author on rank
+    # 0, user on rank 1; docs/scaling.md); the fused kernel keeps the optimizer in the lookup's
+    # backward.
     kinds = [ShardingType.TABLE_WISE.value, ShardingType.ROW_WISE.value]
     constraints = {t: ParameterConstraints(sharding_types=kinds, compute_kernels=["fused"]) for t in model.ids.sizes}
     planner = EmbeddingShardingPlanner(topology=Topology(world_size=world, compute_device="cpu"), constraints=constraints)

@@ -214,12 +214,13 @@ def test_sharded_training_gives_the_losses_of_one_process(small_authored, tmp_pa
     env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "training.cli", "--data", str(small_authored), "--out", str(out), "--preset", "tiny", "--set", *common,
+        "-m", "training.cli", "--data", str(small_authored), "--out", str(out), "--preset", "tiny", "--set", *common, "log_every=2",
     ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "sharding ids.ebc.post:" in proc.stdout, proc.stdout  # the planner's choice, per table
     assert "rank 0: peak RSS" in proc.stdout and "rank 1: peak RSS" in proc.stdout, proc.stdout
+    assert "epoch 1 step 2/" in proc.stderr, proc.stderr[-3000:]  # progress lines reach the log under torchrun
     one = train(
         TrainConfig.preset("tiny", data=str(small_authored), out=str(tmp_path / "one")).with_overrides(
             [*common, "emulate_world=2", "id_optimizer=adagrad", "ema=0"]
