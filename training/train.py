@@ -3,10 +3,10 @@
     from training.train import TrainConfig, train
     run = train(TrainConfig.preset("tiny", data="data/tiny", out="runs/t0", model={"dim": 16}))
 
-One process by default; under `torchrun` (WORLD_SIZE > 1) the ID tables are sharded (table-wise
-or row-wise, as torchrec's planner chooses) with DistributedModelParallel over gloo (CPU), the
-dense parts are data-parallel, and each rank trains on its slice of every batch. Validation Recall@20 after each epoch selects the
-best epoch (early stopping); `model.pt` holds the best model, `checkpoint.pt` the last epoch
+One process by default; under `torchrun` (WORLD_SIZE > 1) the ID tables are sharded (the largest,
+posts, split over every rank; the others as torchrec's planner chooses) with
+DistributedModelParallel over gloo (CPU), the dense parts are data-parallel, and each rank trains
+on its slice of every batch. Validation Recall@20 after each epoch selects the best epoch (early stopping); `model.pt` holds the best model, `checkpoint.pt` the last epoch
 (model, optimizer, epoch, RNG) for `resume=True`.
 """
 
@@ -270,12 +270,16 @@ def _wrap_distributed(model: Recommender, cfg: TrainConfig):
     sharder = EmbeddingBagCollectionSharder(
         fused_params={"optimizer": EmbOptimType.EXACT_ADAGRAD, "learning_rate": cfg.sparse_lr, "eps": 1e-8}
     )
-    # The planner chooses table-wise or row-wise per table from its size and the topology (on 2
-    # CPU ranks at 1M posts / 100k users it keeps all three tables whole: post and author on rank
-    # 0, user on rank 1; docs/scaling.md); the fused kernel keeps the optimizer in the lookup's
-    # backward.
+    # The table that grows with the catalogue (posts: the largest) is split over every rank, so
+    # that no rank has to hold it whole (torchrec's planner alone kept it table-wise on one of 2
+    # CPU ranks at 1M posts). On CPU torchrec's sharder offers no row-wise, so it is column-wise in
+    # `world` equal slices of the dimension (on GPUs, with device cuda and nccl, it would be
+    # row-wise: docs/scaling.md). The planner chooses table-wise or row-wise for the others; the
+    # fused kernel keeps the optimizer in the lookup's backward.
     kinds = [ShardingType.TABLE_WISE.value, ShardingType.ROW_WISE.value]
-    constraints = {t: ParameterConstraints(sharding_types=kinds, compute_kernels=["fused"]) for t in model.ids.sizes}
+    largest = max(model.ids.sizes, key=lambda t: model.ids.sizes[t])
+    split = ParameterConstraints(sharding_types=[ShardingType.COLUMN_WISE.value], compute_kernels=["fused"], min_partition=max(1, model.ids.dim // world))
+    constraints = {t: split if t == largest else ParameterConstraints(sharding_types=kinds, compute_kernels=["fused"]) for t in model.ids.sizes}
     planner = EmbeddingShardingPlanner(topology=Topology(world_size=world, compute_device="cpu"), constraints=constraints)
     plan = planner.collective_plan(model, [sharder], dist.GroupMember.WORLD)
     init = {f"ids.ebc.embedding_bags.{t}.weight": w.detach().clone() for t, w in zip(model.ids.sizes, model.ids.all_rows())}

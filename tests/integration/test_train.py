@@ -218,7 +218,8 @@ def test_sharded_training_gives_the_losses_of_one_process(small_authored, tmp_pa
     ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "sharding ids.ebc.post:" in proc.stdout, proc.stdout  # the planner's choice, per table
+    assert "sharding ids.ebc.post: column_wise over ranks [0, 1]" in proc.stdout, proc.stdout  # the largest table: split
+    assert "sharding ids.ebc.user:" in proc.stdout, proc.stdout  # the planner's choice for the others
     assert "rank 0: peak RSS" in proc.stdout and "rank 1: peak RSS" in proc.stdout, proc.stdout
     assert "epoch 1 step 2/" in proc.stderr, proc.stderr[-3000:]  # progress lines reach the log under torchrun
     one = train(
