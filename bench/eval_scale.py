@@ -34,6 +34,9 @@ class FactorScorer:
     def score(self, user_idx: np.ndarray) -> torch.Tensor:
         return self.users[torch.from_numpy(user_idx)] @ self.posts_t  # (B, N)
 
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.users, self.posts_t
+
 
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
@@ -49,6 +52,9 @@ def main() -> None:
     ap.add_argument("--chunk-mb", type=int, default=512, help="bound on one (B, N) float32 score block")
     ap.add_argument("--ks", type=int, nargs="+", default=[10, 20, 50])
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    ap.add_argument("--path", choices=("tiled", "block", "both"), default="tiled",
+                    help="column tiles (the harness's path for factor scorers at this size), the (B, N) block path, "
+                         "or both on the same users (their ratio, and whether the lists are identical)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -66,24 +72,37 @@ def main() -> None:
     setup_s = time.perf_counter() - t0
     rss_setup = peak_rss_gb()
 
-    load0, cpu0 = os.getloadavg()[0], time.process_time()
-    r = evaluate(scorer, data, "test", ks=args.ks, chunk_users=2048, max_chunk_bytes=args.chunk_mb << 20)
-    cpu = time.process_time() - cpu0
+    paths = ("tiled", "block") if args.path == "both" else (args.path,)
+    results = {}
+    for path in paths:
+        load0, cpu0 = os.getloadavg()[0], time.process_time()
+        r = evaluate(scorer, data, "test", ks=args.ks, chunk_users=2048, max_chunk_bytes=args.chunk_mb << 20,
+                     keep_lists=args.path == "both", tiled=path == "tiled")
+        cpu = time.process_time() - cpu0
+        report(args, r, path, U, N, M, setup_s, rss_setup, load0, cpu)
+        results[path] = r
+    if args.path == "both":
+        a, b = results["tiled"], results["block"]
+        same = all(np.array_equal(x, y) for x, y in zip(a["lists"], b["lists"])) and a["metrics"] == b["metrics"]
+        print(f"both paths: block / tiled wall = {b['timings']['total_s'] / a['timings']['total_s']:.2f}x; identical lists and metrics: {same}")
+
+
+def report(args, r, path, U, N, M, setup_s, rss_setup, load0, cpu) -> None:
     t = r["timings"]
     per_user = t["total_s"] / r["n_users"]
-    print(f"eval_scale: {U:,} users x {N:,} posts, d={args.dim}, {args.train} masked items/user, K={args.ks}, "
+    print(f"eval_scale [{path}]: {U:,} users x {N:,} posts, d={args.dim}, {args.train} masked items/user, K={args.ks}, "
           f"torch threads {torch.get_num_threads()}")
     print(f"  setup (data + factors): {setup_s:.1f} s, peak RSS after setup {rss_setup:.2f} GB")
     print(f"  measured: {r['n_users']:,} users in {t['total_s']:.1f} s wall: score {t['score_s']:.1f}, mask {t['mask_s']:.1f}, "
           f"top-K {t['topk_s']:.1f}, metrics {t['metrics_s']:.2f}; chunk {t['chunk_users']} users "
-          f"({t['chunk_users'] * N * 4 / 2**20:.0f} MB per score block)")
+          + ("(column tiles)" if path == "tiled" else f"({t['chunk_users'] * N * 4 / 2**20:.0f} MB per score block)"))
     print(f"  process CPU {cpu:.0f} s over {t['total_s']:.0f} s wall ({cpu / max(t['total_s'], 1e-9):.2f} cores busy); "
           f"load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end on {os.cpu_count()} cores")
     flops = 2.0 * r["n_users"] * N * args.dim
     print(f"  arithmetic: {flops / 1e12:.2f} TFLOP in the score products, {flops / 1e9 / max(t['score_s'], 1e-9):.0f} GFLOP/s achieved")
     print(f"  {r['n_users'] / t['total_s']:,.0f} users/s -> all {U:,} users: "
           f"{'measured' if M == U else 'extrapolated'} {per_user * U:,.0f} s ({per_user * U / 60:.1f} min)")
-    print(f"  peak RSS: {peak_rss_gb():.2f} GB")
+    print(f"  peak RSS so far: {peak_rss_gb():.2f} GB")
     print(f"  sanity: recall@{args.ks[-1]} {r['metrics'][f'recall@{args.ks[-1]}']:.5f} (random: {args.ks[-1] / N:.5f})")
 
 

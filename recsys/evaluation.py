@@ -42,6 +42,11 @@ A scorer whose rows are one and the same for every user (most popular) may say s
 posts of that ranking the user has not seen (masking only removes posts), O(K + seen) per user
 instead of O(N); the lists are the same as the (B, N) path's (tested; non-finite rows and users
 with fewer than K unseen posts take that path).
+A scorer whose score is an inner product may expose `factors() -> (users float32 (U, d),
+posts_t float32 (d, N))` with score(u) == users[u] @ posts_t. From TILED_MIN_POSTS posts on, the
+harness then never forms a (B, N) block: `recsys.tiled_ranking` takes the product in column
+tiles that stay in cache, masking and selecting as it goes (the same canonical lists; at 1M
+posts a (B, N) block per chunk made the passes memory-bound and cost a page fault per 4 KiB).
 """
 
 from __future__ import annotations
@@ -72,6 +77,10 @@ HISTORY_BUCKETS: tuple[tuple[str, int, int], ...] = (
 DEFAULT_KS = (10, 20, 50)
 # Upper bound for one (B, N) float32 score chunk; chunk_users is lowered to stay under it.
 MAX_CHUNK_BYTES = 1 << 30
+# Factor scorers are ranked in column tiles from this many posts on (below it a (B, N) block is
+# small), TILED_USERS users at a time.
+TILED_MIN_POSTS = 1 << 16
+TILED_USERS = 256
 
 
 class Scorer(Protocol):
@@ -99,6 +108,7 @@ def evaluate(
     chunk_users: int = 2048,
     max_chunk_bytes: int = MAX_CHUNK_BYTES,
     keep_lists: bool = False,
+    tiled: bool | None = None,
 ) -> dict[str, Any]:
     """Full-ranking evaluation of `scorer` on `split` (see the module docstring for the protocol).
 
@@ -108,6 +118,7 @@ def evaluate(
     "timings": {"score_s", "rank_s" (= "mask_s" + "topk_s"), "metrics_s", "total_s"}}. With `keep_lists`, also "lists":
     (users int64 (U',), idx int64 (U', K) post positions, valid bool (U', K)), the masked top-K
     lists that were scored (K = max(ks); `valid` is False where fewer posts were left after masking).
+    `tiled`: rank a factor scorer in column tiles (None: from TILED_MIN_POSTS posts on).
     """
     t_start = time.perf_counter()
     ks = check_ks(ks)
@@ -136,6 +147,12 @@ def evaluate(
     if shared is not None:  # no (B, N) block: a user is O(K + seen posts)
         chunk = max(1, chunk_users)
         rankings = {False: shared, True: _SharedRanking(prior)}  # by "has no history"
+    factors = None
+    if shared is None and (tiled or (tiled is None and n_posts >= TILED_MIN_POSTS)) and bool(torch.isfinite(prior).all()):
+        factors = _factors(scorer, n_posts)
+    if factors is not None:  # no (B, N) block: column tiles
+        chunk = max(1, min(chunk_users, TILED_USERS))
+        prior_ranking = _SharedRanking(prior)
 
     acc = _Accumulator(ks, n_posts, cold)
     lists_idx: list[np.ndarray] = []
@@ -159,6 +176,19 @@ def evaluate(
             if keep_lists:
                 lists_idx.append(idx.numpy())
                 lists_valid.append(finite)
+            t_metrics += time.perf_counter() - t2
+            continue
+        if factors is not None:
+            vals, idx, secs = _tiled_topk(factors, prior_ranking, exclude[u], u, hist_len[u] == 0, kmax)
+            t2 = time.perf_counter()
+            finite = torch.isfinite(vals).numpy()
+            acc.add(u, idx.numpy(), finite, relevant, hist_len)
+            if keep_lists:
+                lists_idx.append(idx.numpy())
+                lists_valid.append(finite)
+            t_score += secs["score_s"]
+            t_mask += secs["mask_s"]
+            t_rank += t2 - t0 - secs["score_s"]
             t_metrics += time.perf_counter() - t2
             continue
         with torch.no_grad():
@@ -275,6 +305,47 @@ class _SharedRanking:
             s[torch.from_numpy(np.repeat(np.arange(len(short)), np.diff(sub.indptr))), torch.from_numpy(sub.indices.astype(np.int64))] = -math.inf
             vals[short], idx[short] = _topk_canonical(s, k)
         return vals, idx
+
+
+def _factors(scorer: Any, n: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The scorer's (users (U, d), posts_t (d, N)) when it has them, float32 and finite."""
+    if not callable(getattr(scorer, "factors", None)):
+        return None
+    users, posts_t = (torch.as_tensor(x).to(torch.float32) for x in scorer.factors())
+    if users.dim() != 2 or posts_t.shape != (users.shape[1], n):
+        raise SchemaError(f"scorer {getattr(scorer, 'name', 'scorer')!r} returned factors of shapes {tuple(users.shape)} and "
+                          f"{tuple(posts_t.shape)}, expected (U, d) and (d, {n})")
+    if not (bool(torch.isfinite(users).all()) and bool(torch.isfinite(posts_t).all())):
+        return None  # the (B, N) path checks the scores themselves
+    return users, posts_t
+
+
+@torch.no_grad()
+def _tiled_topk(factors, prior: "_SharedRanking", ex: sp.csr_matrix, u: np.ndarray, nobody: np.ndarray, k: int):
+    """Masked canonical top-k of a chunk of users u (B,) from factors: users with a history by
+    column tiles, users without one from the population prior's ranking, and any row with
+    fewer than k finite unmasked scores on the full block (its -inf slots in column order).
+    -> (vals (B, k), idx (B, k), seconds {"score_s", "mask_s", "topk_s"})."""
+    from recsys.tiled_ranking import factor_topk
+
+    users, posts_t = factors
+    vals = torch.empty((len(u), k), dtype=torch.float32)
+    idx = torch.empty((len(u), k), dtype=torch.int64)
+    secs = {"score_s": 0.0, "mask_s": 0.0, "topk_s": 0.0}
+    some = np.flatnonzero(~nobody)
+    if len(some):
+        q = users[torch.from_numpy(u[some])]
+        v, i, secs = factor_topk(q, posts_t, ex[some], k)
+        vals[some], idx[some] = v, i
+        short = some[~torch.isfinite(v[:, -1]).numpy()]
+        if len(short):
+            s = users[torch.from_numpy(u[short])] @ posts_t
+            _mask_inplace(s, ex, short)
+            vals[short], idx[short] = _topk_canonical(s, k)
+    none = np.flatnonzero(nobody)
+    if len(none):
+        vals[none], idx[none] = prior.topk(ex[none], k)
+    return vals, idx, secs
 
 
 def _as_scores(s: Any, b: int, n: int, name: str) -> torch.Tensor:

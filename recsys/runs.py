@@ -85,6 +85,10 @@ class VectorScorer:
         idx = torch.as_tensor(np.asarray(user_idx, np.int64))
         return self.users[idx] @ self.posts.T
 
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(users (U, d), posts_t (d, N)): score(u) = users[u] @ posts_t (column-tiled ranking)."""
+        return self.users, self.posts.T
+
 
 class RunScorer:
     """A trained run scored offline exactly as it is served: the post vectors of every post, and

@@ -37,6 +37,10 @@ class EmbeddingScorer:
     def score(self, user_idx: np.ndarray) -> torch.Tensor:
         return self.user_emb[torch.as_tensor(user_idx, dtype=torch.int64)] @ self.item_emb_t  # (B, N)
 
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(user_emb (U, d), item_emb_t (d, N)): the inner product score (column-tiled ranking)."""
+        return self.user_emb, self.item_emb_t
+
     def for_history(self, history: sp.csr_matrix, split: str) -> "EmbeddingScorer":
         if self.rebase is None:
             return self

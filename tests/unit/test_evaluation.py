@@ -264,3 +264,55 @@ def test_shared_row_ranking_equals_the_block_path(seed):
     nonfinite[0, 4] = -np.inf  # not finite: the block path ranks it
     r = evaluate(SharedScorer(nonfinite), data, "test", ks=(10,), keep_lists=True)
     assert np.array_equal(r["lists"][1], evaluate(Generic(SharedScorer(nonfinite)), data, "test", ks=(10,), keep_lists=True)["lists"][1])
+
+
+class FactorScorer:
+    """score = users @ posts_t, said through `factors` (the column-tiled path)."""
+
+    name = "factors"
+
+    def __init__(self, users: torch.Tensor, posts_t: torch.Tensor) -> None:
+        self.users, self.posts_t = users, posts_t
+
+    def score(self, u):
+        return self.users[torch.as_tensor(u)] @ self.posts_t
+
+    def factors(self):
+        return self.users, self.posts_t
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_column_tiled_ranking_equals_the_block_path(seed, monkeypatch):
+    """Small-integer factors (exact products, many ties) over 3,000 posts in tiles of 256+: the
+    same lists, metrics and buckets as the (B, N) block, with users without a history (the
+    prior) and a user with fewer than K unseen posts (the full path)."""
+    rng = np.random.default_rng(seed)
+    n_users, n_posts = 40, 3000
+    m = rng.random((n_users, n_posts))
+    train = (m < 0.01).astype(np.float32)
+    train[3, :] = 0.0  # no history
+    test = ((m >= 0.01) & (m < 0.012)).astype(np.float32)
+    train[5, :] = 1.0  # everything seen but 5 posts, 2 of them in test
+    train[5, :5] = 0.0
+    test[5, :] = 0.0
+    test[5, [1, 3]] = 1.0
+    test[3, 7] = 1.0
+    data = InteractionData(np.arange(n_users), np.arange(n_posts), sp.csr_matrix(train), sp.csr_matrix((n_users, n_posts), dtype=np.float32),
+                           sp.csr_matrix(test), "rand", "x")
+    g = torch.Generator().manual_seed(seed)
+    scorer = FactorScorer(torch.randint(-2, 3, (n_users, 8), generator=g).float(), torch.randint(-2, 3, (8, n_posts), generator=g).float())
+    import recsys.tiled_ranking as tr
+
+    calls, real = [], tr.factor_topk
+    monkeypatch.setattr(tr, "TILE_BYTES", 16 * 4 * 256)  # 16 users: tiles of 256 columns, the last of 184
+    monkeypatch.setattr(tr, "factor_topk", lambda *a, **kw: (calls.append(a[1].shape), real(*a, **kw))[1])
+    tiled = evaluate(scorer, data, "test", ks=(10, 50), chunk_users=16, keep_lists=True, tiled=True)
+    block = evaluate(scorer, data, "test", ks=(10, 50), chunk_users=16, keep_lists=True, tiled=False)
+    for a, b in zip(tiled["lists"], block["lists"]):
+        assert np.array_equal(a, b)
+    assert tiled["metrics"] == block["metrics"] and tiled["buckets"] == block["buckets"]
+    assert calls and all(shape == (8, n_posts) for shape in calls)  # the tiled path ran
+    assert tiled["buckets"]["history"]["0"]["n_users"] == 1
+    assert not tiled["lists"][2][list(tiled["lists"][0]).index(5)].all()  # user 5: -inf slots after its 5 posts
+    # below TILED_MIN_POSTS the default is the block path
+    assert evaluate(scorer, data, "test", ks=(10,))["metrics"] == evaluate(scorer, data, "test", ks=(10,), tiled=False)["metrics"]
