@@ -5,7 +5,7 @@ logging does to write throughput.
 
 1. Visibility: a post written through one worker (its 2xx received), then polled on another
    worker (GET /v1/posts/{id}/similar until 200): p50 / p99 of that time.
-   - SQLite: one `uvicorn serving.main:app --workers 2` (the default log file, shared)
+   - SQLite: one `recsys serve --workers 2` (the default log file, shared)
    - PostgreSQL: two separate server processes on one throw-away PostgreSQL (tests/pg.py)
    Keep-alive connections stay with one worker process; /readyz names the worker (log.worker_pid).
 2. Write throughput: --conns clients sending POST /v1/events (one event each) for --duration s to
@@ -33,8 +33,10 @@ KEY = "bench-key"
 
 
 def start(port: int, env: dict, workers: int = 1) -> subprocess.Popen:
-    cmd = [PY, "-m", "uvicorn", "serving.main:app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-           "--no-access-log", "--workers", str(workers)]
+    """`recsys serve` as an operator starts it (serving.cli: uvicorn on a TCP_NODELAY socket,
+    `workers` processes); the bundle from RECSYS_INDEX_ROOT in `env`."""
+    cmd = [PY, "-m", "recsys.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+           "--workers", str(workers)]
     return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "RECSYS_API_KEY": KEY, **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
