@@ -308,10 +308,14 @@ class _SharedRanking:
 
 
 def _factors(scorer: Any, n: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The scorer's (users (U, d), posts_t (d, N)) when it has them, float32 and finite."""
+    """The scorer's (users (U, d), posts_t (d, N)) when it has them, float32, finite and on the
+    CPU (the tiles are CPU buffers; other devices take the (B, N) path)."""
     if not callable(getattr(scorer, "factors", None)):
         return None
-    users, posts_t = (torch.as_tensor(x).to(torch.float32) for x in scorer.factors())
+    users, posts_t = (torch.as_tensor(x) for x in scorer.factors())
+    if users.device.type != "cpu" or posts_t.device.type != "cpu":
+        return None
+    users, posts_t = users.to(torch.float32), posts_t.to(torch.float32)
     if users.dim() != 2 or posts_t.shape != (users.shape[1], n):
         raise SchemaError(f"scorer {getattr(scorer, 'name', 'scorer')!r} returned factors of shapes {tuple(users.shape)} and "
                           f"{tuple(posts_t.shape)}, expected (U, d) and (d, {n})")
