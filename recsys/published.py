@@ -42,6 +42,12 @@ TIKTOK_REFERENCE: dict[str, tuple[float, float | None, float]] = {
     "most-popular": (0.0597, None, 0.0255),
     "LightGCN (tuned)": (0.0822, None, 0.0360),
 }
+# Published after DiffMM on the same split (same README, "Published after DiffMM"): selected on
+# validation, with text features. Recall@20, Precision@20 (not reported), NDCG@20.
+TIKTOK_LATER_SOURCE = "../shared/data/tiktok/README.md, 'Published after DiffMM' (MMHCL, ACM TOMM 2025: selected on valid, with text features)"
+TIKTOK_LATER: dict[str, tuple[float, float | None, float]] = {
+    "MMHCL": (0.1139, None, 0.0492),
+}
 K = 20
 
 
@@ -62,4 +68,5 @@ def published_for(meta: dict[str, Any], split: str) -> dict[str, Any] | None:
         "k": K,
         "published": {"source": TIKTOK_PUBLISHED_SOURCE, "rows": {m: dict(zip(keys, v)) for m, v in TIKTOK_PUBLISHED.items()}},
         "reference": {"source": TIKTOK_REFERENCE_SOURCE, "rows": {m: dict(zip(keys, v)) for m, v in TIKTOK_REFERENCE.items()}},
+        "later": {"source": TIKTOK_LATER_SOURCE, "rows": {m: dict(zip(keys, v)) for m, v in TIKTOK_LATER.items()}},
     }

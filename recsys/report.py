@@ -108,11 +108,13 @@ def render_markdown(r: dict[str, Any]) -> str:
         lines += [f"## Beside published figures (Recall@{kk} / Precision@{kk} / NDCG@{kk}, test)", ""]
         rows = [(m["metrics"].get(f"recall@{kk}"), m["id"], "ours: selected on valid", m["metrics"].get(f"precision@{kk}"), m["metrics"].get(f"ndcg@{kk}"))
                 for m in r["models"] if f"recall@{kk}" in m["metrics"]]
-        for src_key, label in (("reference", "dataset README: selected on valid"), ("published", "DiffMM Table 1: selected on test, +text")):
-            rows += [(v[f"recall@{kk}"], name, label, v[f"precision@{kk}"], v[f"ndcg@{kk}"]) for name, v in pub[src_key]["rows"].items()]
+        groups = (("reference", "dataset README: selected on valid"), ("published", "DiffMM Table 1: selected on test, +text"),
+                  ("later", "published after DiffMM: selected on valid, +text"))
+        for src_key, label in groups:
+            rows += [(v[f"recall@{kk}"], name, label, v[f"precision@{kk}"], v[f"ndcg@{kk}"]) for name, v in pub.get(src_key, {}).get("rows", {}).items()]
         rows.sort(key=lambda t: -t[0])
         lines += _table(["model", "source", f"R@{kk}", f"P@{kk}", f"N@{kk}"], [[n, s, _f(rr), _f(p), _f(nd)] for rr, n, s, p, nd in rows])
-        lines += ["", f"Sources: {pub['published']['source']}; {pub['reference']['source']}.", ""]
+        lines += ["", f"Sources: {'; '.join(pub[g]['source'] for g, _ in groups if g in pub)}.", ""]
 
     lines += ["## Plots", "", f"![Recall and NDCG at K]({PLOT_CURVES})", "", f"![Buckets]({PLOT_BUCKETS})", ""]
     return "\n".join(lines)

@@ -119,6 +119,7 @@ def test_tiktok_report_shows_published_figures(tiktok, tmp_path):
     assert r["published"]["published"]["rows"]["DiffMM"]["recall@20"] == 0.1129
     md = (out / "report.md").read_text()
     assert "| DiffMM | DiffMM Table 1: selected on test, +text | 0.1129 | 0.0056 | 0.0456 |" in md
+    assert "| MMHCL | published after DiffMM: selected on valid, +text | 0.1139 | - | 0.0492 |" in md
     assert "| baseline:popular | ours: selected on valid | 0.0597 | 0.0030 | 0.0255 |" in md
 
 
