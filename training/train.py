@@ -137,14 +137,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 0.1078, 128-d 0.1088; 128-d at 0.15: 0.1114).
     # item_knn=10 (the content item-item graph, FREEDOM's k) chosen on TikTok VALID over 3 seeds:
     # 0.1137 / 0.1098 / 0.1105 against 0.1134 / 0.1046 / 0.1032 without it.
-    "default": dict(epochs=15, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=3, model=dict(temperature=0.15, item_knn=10)),
+    # dim=128 (ID rows and post/user vectors) chosen on TikTok VALID over 3 seeds with the item graph:
+    # 0.1150 / 0.1167 / 0.1137 against 0.1137 / 0.1098 / 0.1105 at 64 (item_knn=20 at 64: 0.1154 /
+    # 0.1127 / see README, not taken; full softmax at 64: 0.1108, not taken).
+    "default": dict(epochs=15, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=3, model=dict(temperature=0.15, item_knn=10, dim=128)),
     # Content-rich data with authors (the synthetic platform). Chosen on the default-size platform's
     # VALID split (the demo's preset), among content_scale 0.5 / 0.75 / 1.0 / 1.5 (valid R@20 0.1292 /
     # 0.1325 / 0.1370 / 0.1345), max_history 50 (0.1258 with content_scale 1.0) and cold_knn 0
     # (0.1251 with content_scale 0.5): the default preset with content weighted like the ID part.
     "synth": dict(epochs=15, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=3, model=dict(content_scale=1.0)),
     # Platform scale (`recsys synth --size scale`: 1M posts, 100k users, 10M interactions): the
-    # default model with cached propagation (chosen by the `auto` rule at this size anyway), cold
+    # default model at 64 dimensions (as measured in docs/scaling.md) with cached propagation (chosen by the `auto` rule at this size anyway), cold
     # posts placed by content + author (cold_knn=0: borrowing the k nearest ID rows costs
     # cold x known x d, minutes per validation at a million posts), one epoch, no popularity blend
     # (its choice is ~40 valid rankings: hours at this size).
