@@ -139,7 +139,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 0.1137 / 0.1098 / 0.1105 against 0.1134 / 0.1046 / 0.1032 without it.
     # dim=128 (ID rows and post/user vectors) chosen on TikTok VALID over 3 seeds with the item graph:
     # 0.1150 / 0.1167 / 0.1137 against 0.1137 / 0.1098 / 0.1105 at 64 (item_knn=20 at 64: 0.1154 /
-    # 0.1127 / see README, not taken; full softmax at 64: 0.1108, not taken).
+    # 0.1127 / 0.1095, higher in 2 of 3, not taken; full softmax at 64, seed 0: 0.1108, not taken).
     "default": dict(epochs=15, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=3, model=dict(temperature=0.15, item_knn=10, dim=128)),
     # Content-rich data with authors (the synthetic platform). Chosen on the default-size platform's
     # VALID split (the demo's preset), among content_scale 0.5 / 0.75 / 1.0 / 1.5 (valid R@20 0.1292 /
