@@ -6,8 +6,9 @@
 One process by default; under `torchrun` (WORLD_SIZE > 1) the ID tables are sharded (the largest,
 posts, split over every rank; the others as torchrec's planner chooses) with
 DistributedModelParallel over gloo (CPU), the dense parts are data-parallel, and each rank trains
-on its slice of every batch. Validation Recall@20 after each epoch selects the best epoch (early stopping); `model.pt` holds the best model, `checkpoint.pt` the last epoch
-(model, optimizer, epoch, RNG) for `resume=True`.
+on its slice of every batch. Validation Recall@20 after each epoch selects the best epoch (early
+stopping); `model.pt` holds the best model, `checkpoint.pt` the last epoch (model, optimizer,
+epoch, RNG) for `resume=True`.
 """
 
 from __future__ import annotations
@@ -147,8 +148,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (0.1251 with content_scale 0.5): the default preset with content weighted like the ID part.
     "synth": dict(epochs=15, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=3, model=dict(content_scale=1.0)),
     # Platform scale (`recsys synth --size scale`: 1M posts, 100k users, 10M interactions): the
-    # default model at 64 dimensions (as measured in docs/scaling.md) with cached propagation (chosen by the `auto` rule at this size anyway), cold
-    # posts placed by content + author (cold_knn=0: borrowing the k nearest ID rows costs
+    # default model at 64 dimensions (as measured in docs/scaling.md) with cached propagation
+    # (chosen by the `auto` rule at this size anyway), cold posts placed by content + author (cold_knn=0: borrowing the k nearest ID rows costs
     # cold x known x d, minutes per validation at a million posts), one epoch, no popularity blend
     # (its choice is ~40 valid rankings: hours at this size).
     "scale": dict(epochs=1, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=1, pop_blend=False, model=dict(temperature=0.15, propagation="cached", cold_knn=0)),
