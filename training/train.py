@@ -149,9 +149,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "synth": dict(epochs=15, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=3, model=dict(content_scale=1.0)),
     # Platform scale (`recsys synth --size scale`: 1M posts, 100k users, 10M interactions): the
     # default model at 64 dimensions (as measured in docs/scaling.md) with cached propagation
-    # (chosen by the `auto` rule at this size anyway), cold posts placed by content + author (cold_knn=0: borrowing the k nearest ID rows costs
-    # cold x known x d, minutes per validation at a million posts), one epoch, no popularity blend
-    # (its choice is ~40 valid rankings: hours at this size).
+    # (chosen by the `auto` rule at this size anyway), cold posts placed by content + author
+    # (cold_knn=0: borrowing the k nearest ID rows costs cold x known x d, minutes per validation
+    # at a million posts), one epoch, no popularity blend (its choice is ~40 valid rankings: hours
+    # at this size).
     "scale": dict(epochs=1, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=1, pop_blend=False, model=dict(temperature=0.15, propagation="cached", cold_knn=0)),
 }
 
