@@ -17,12 +17,11 @@ import numpy as np
 import torch
 
 from recsys.baselines import get_baseline
-from recsys.compare import _load_run_scorer
 from recsys.dataset import load_dataset
 from recsys.evaluation import HISTORY_BUCKETS, evaluate
 from recsys.inference import latent_lookup, user_vectors
 from recsys.interactions import build_interaction_data
-from recsys.runs import VectorScorer
+from recsys.runs import VectorScorer, load_scorer, run_for_split
 
 
 class _Fixed:
@@ -50,7 +49,7 @@ def main() -> None:
     args = ap.parse_args()
     ds = load_dataset(args.data)
     data = build_interaction_data(ds)
-    scorer, _, _ = _load_run_scorer(args.run, ds, data, args.split)
+    scorer = load_scorer(run_for_split(args.run, args.split), ds, data)  # a RunScorer
     key = data.history_splits(args.split)
     hist_ids = [data.post_ids[r] for r in scorer.histories(key)]
     anon, _ = user_vectors(scorer.run, hist_ids, np.full(len(data.user_ids), -1, np.int64), latent_lookup(data.post_ids, scorer.latents))

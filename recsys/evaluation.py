@@ -161,6 +161,7 @@ def evaluate(
     for start in range(0, len(users), chunk):
         u = users[start : start + chunk]  # (B,)
         t0 = time.perf_counter()
+        score_s = mask_s = 0.0  # of this chunk; the rest of its ranking time is top-K
         if shared is not None:
             nob = hist_len[u] == 0  # users without a history: the prior
             vals = torch.empty((len(u), kmax), dtype=torch.float32)
@@ -169,50 +170,32 @@ def evaluate(
                 sel = np.flatnonzero(nob == flag)
                 if len(sel):
                     vals[sel], idx[sel] = rankings[flag].topk(exclude[u[sel]], kmax)
-            t2 = time.perf_counter()
-            t_rank += t2 - t0
-            finite = torch.isfinite(vals).numpy()
-            acc.add(u, idx.numpy(), finite, relevant, hist_len)
-            if keep_lists:
-                lists_idx.append(idx.numpy())
-                lists_valid.append(finite)
-            t_metrics += time.perf_counter() - t2
-            continue
-        if factors is not None:
+        elif factors is not None:
             vals, idx, secs = _tiled_topk(factors, prior_ranking, exclude[u], u, hist_len[u] == 0, kmax)
-            t2 = time.perf_counter()
-            finite = torch.isfinite(vals).numpy()
-            acc.add(u, idx.numpy(), finite, relevant, hist_len)
-            if keep_lists:
-                lists_idx.append(idx.numpy())
-                lists_valid.append(finite)
-            t_score += secs["score_s"]
-            t_mask += secs["mask_s"]
-            t_rank += t2 - t0 - secs["score_s"]
-            t_metrics += time.perf_counter() - t2
-            continue
-        with torch.no_grad():
-            s = _as_scores(scorer.score(u), len(u), n_posts, getattr(scorer, "name", "scorer"))
-            nobody = np.flatnonzero(hist_len[u] == 0)  # (b,) users without a history: the prior
-            if len(nobody):
-                s[torch.from_numpy(nobody)] = prior
-        t1 = time.perf_counter()
-        _mask_inplace(s, exclude, u)
-        tm = time.perf_counter()
-        vals, idx = _topk_canonical(s, kmax)  # (B, K)
-        vals, idx = vals.cpu(), idx.cpu()  # scorers may return CUDA tensors
-        del s
+            score_s, mask_s = secs["score_s"], secs["mask_s"]
+        else:
+            with torch.no_grad():
+                s = _as_scores(scorer.score(u), len(u), n_posts, getattr(scorer, "name", "scorer"))
+                nobody = np.flatnonzero(hist_len[u] == 0)  # (b,) users without a history: the prior
+                if len(nobody):
+                    s[torch.from_numpy(nobody)] = prior
+            t1 = time.perf_counter()
+            _mask_inplace(s, exclude, u)
+            mask_s = time.perf_counter() - t1
+            vals, idx = _topk_canonical(s, kmax)  # (B, K)
+            vals, idx = vals.cpu(), idx.cpu()  # scorers may return CUDA tensors
+            del s
+            score_s = t1 - t0
         t2 = time.perf_counter()
         finite = torch.isfinite(vals).numpy()
         acc.add(u, idx.numpy(), finite, relevant, hist_len)
         if keep_lists:
             lists_idx.append(idx.numpy())
             lists_valid.append(finite)
-        t3 = time.perf_counter()
-        t_score += t1 - t0
-        t_rank += t2 - t1
-        t_mask += tm - t1
-        t_metrics += t3 - t2
+        t_score += score_s
+        t_rank += t2 - t0 - score_s
+        t_mask += mask_s
+        t_metrics += time.perf_counter() - t2
 
     metrics, coverage, buckets = acc.result()
     total = time.perf_counter() - t_start
