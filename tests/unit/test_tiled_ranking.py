@@ -30,16 +30,18 @@ def _full(q, pt, masked, k):
     return _topk_canonical(s, k)
 
 
+@pytest.mark.parametrize("workers", [1, 3])
 @pytest.mark.parametrize("b,n,d,k,tile,levels", [
     (37, 5000, 8, 50, 700, 2),    # heavy ties, a narrower last tile (5000 = 7 x 700 + 100)
     (16, 3000, 16, 20, 256, 3),
     (5, 1200, 4, 10, 1200, 1),    # one tile: the first tile's threshold alone
     (9, 2048, 8, 64, 256, 50),    # few ties, k larger than in the evaluation's defaults
 ])
-def test_factor_topk_equals_the_full_block(b, n, d, k, tile, levels):
+def test_factor_topk_equals_the_full_block(b, n, d, k, tile, levels, workers):
+    """One thread, and rows split over three (each its own tiles, candidates and merges)."""
     q, pt, masked = _case(b, n, d, b + n + k, levels)
     fv, fi = _full(q, pt, masked, k)
-    tv, ti, secs = factor_topk(q, pt, masked, k, tile=tile)
+    tv, ti, secs = factor_topk(q, pt, masked, k, tile=tile, workers=workers)
     assert torch.equal(tv, fv)
     assert torch.equal(ti, fi)
     assert set(secs) == {"score_s", "mask_s", "topk_s"} and all(v >= 0 for v in secs.values())
