@@ -90,8 +90,8 @@ class ModelConfig:
     # the history the model reads. Chosen on valid after training (`training/blend.py`); 0 = off.
     pop_weight: float = 0.0
     pop_half: float = 0.0
-    cold_knn: int = 10  # serving: a post without an ID row borrows the ID rows of its k nearest
-    # posts by content vector (softmax-weighted); 0 = content vector only
+    cold_knn: int = 10  # a post without an ID row borrows the ID rows of its k nearest ID-row
+    # posts by centred-latent cosine (softmax-weighted, `recsys.runs.borrow_keys`); 0 = content only
     mask_target_edges: bool = True  # propagate without the batch's own edges (no target leakage)
     # Content item-item graph (FREEDOM / LATTICE style, `item_graph`): each post's ID row also
     # receives the mean of the ID rows of its `item_knn` nearest posts by content (per modality,

@@ -43,6 +43,7 @@ from recsys.runs import (
     RUN_FILE,
     LoadedRun,
     aligned_features,
+    borrow_keys,
     load_run,
     post_authors,
     save_model,
@@ -395,12 +396,11 @@ def _in_memory_run(model: Recommender, td: TrainData, data, out: Path, ds_fp: st
     export: dict[str, torch.Tensor] = {}
     if "post_table" in ex:
         pk, uk = model.post_known.numpy(), model.user_known.numpy()
-        with torch.no_grad():
-            content = torch.nn.functional.normalize(model.content_vectors(ex["latents"][torch.from_numpy(pk)]), dim=-1)
+        known_latents = ex["latents"][torch.from_numpy(pk)]  # (Np, Z)
         export = {
             "post_ids": torch.from_numpy(data.post_ids[pk]),
             "post_table": ex["post_table"][torch.from_numpy(pk)].contiguous(),
-            "post_content": content.contiguous(),  # for cold posts' nearest-content ID rows
+            **borrow_keys(known_latents),  # cold posts' nearest ID-row posts (recsys.runs)
             "user_ids": torch.from_numpy(data.user_ids[uk]),
             "user_table": ex["user_table"][torch.from_numpy(uk)].contiguous(),
             # distinct training users per ID-row post (the popularity blend's c_p)
@@ -421,7 +421,8 @@ def _in_memory_run(model: Recommender, td: TrainData, data, out: Path, ds_fp: st
         post_table=export.get("post_table"),
         user_table_ids=np.asarray(export["user_ids"]) if export else np.zeros(0, np.int64),
         user_table=export.get("user_table"),
-        post_content=export.get("post_content"),
+        post_keys=export.get("post_keys"),
+        key_mean=export.get("key_mean"),
         author_table_ids=np.asarray(export["author_ids"]) if "author_ids" in export else np.zeros(0, np.int64),
         author_table=export.get("author_table"),
         post_pop=export.get("post_pop"),

@@ -296,6 +296,48 @@ def test_cold_post_borrows_id_rows_of_content_neighbours(tiny_run, small):
     assert not np.allclose(as_new, content_only)
 
 
+def test_cold_post_keys_are_the_centred_latents_of_the_id_row_posts(tiny_run, small):
+    """The export holds one key per ID-row post: its latent minus the ID-row posts' mean,
+    L2-normalised; a cold post is keyed by the same centre (a shift of every latent changes no key)."""
+    from recsys.runs import aligned_features, borrow_keys
+
+    run = load_run(tiny_run)
+    feats, present, _ = aligned_features(small, run.post_table_ids, list(run.modalities))
+    lat = torch.from_numpy(run.post_latents(feats, present))  # (Np, Z)
+    assert torch.allclose(run.key_mean, lat.mean(0), atol=1e-5)
+    assert torch.allclose(run.post_keys, torch.nn.functional.normalize(lat - lat.mean(0), dim=-1), atol=1e-5)
+    shifted = borrow_keys(lat + 3.0)
+    assert torch.allclose(shifted["post_keys"], run.post_keys, atol=1e-4)
+    assert torch.allclose(borrow_keys(lat[:2] + 3.0, shifted["key_mean"])["post_keys"], run.post_keys[:2], atol=1e-4)
+
+
+def test_a_run_exported_with_content_keys_still_places_cold_posts(tiny_run, small, tmp_path):
+    """Runs written before the keys were latents carry `post_content` (Np, d) and no key_mean:
+    they load and borrow by content vector as they did."""
+    import shutil
+
+    from recsys.runs import MODEL_FILE, aligned_features
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_run, old)
+    run = load_run(old)
+    feats, present, _ = aligned_features(small, run.post_table_ids, list(run.modalities))
+    lat = torch.from_numpy(run.post_latents(feats, present))
+    blob = torch.load(old / MODEL_FILE, map_location="cpu", weights_only=True)
+    for key in ("post_keys", "key_mean"):
+        blob["export"].pop(key)
+    with torch.no_grad():
+        blob["export"]["post_content"] = torch.nn.functional.normalize(run.model.content_vectors(lat), dim=-1)
+    torch.save(blob, old / MODEL_FILE)
+    legacy = load_run(old)
+    assert legacy.key_mean is None and legacy.post_keys.shape == (len(lat), run.model.cfg.dim)
+    as_warm = legacy.post_vectors(lat[:1].numpy(), legacy.post_table_ids[:1])[0]
+    as_new = legacy.post_vectors(lat[:1].numpy(), np.array([-12345]))[0]
+    legacy.config = {**legacy.config, "cold_knn": 0}
+    content_only = legacy.post_vectors(lat[:1].numpy(), np.array([-12345]))[0]
+    assert float(as_new @ as_warm) > float(content_only @ as_warm)
+
+
 def test_trains_on_the_encoded_synthetic_platform(tiny_encoded, tmp_path):
     """Real encoder features (text/image/video) from the synthetic platform, temporal split."""
     from recsys.features import list_modalities
