@@ -294,7 +294,7 @@ def borrow_keys(latents: torch.Tensor, mean: torch.Tensor | None = None) -> dict
     "key_mean" (Z,)}. Centred, because the latents share a common direction that makes every
     uncentred cosine high. Chosen on TikTok VALID over 3 seeds against the content vectors the
     keys used to be: cold-post R@20 0.0179 / 0.0224 / 0.0135 vs 0.0090 in each, overall 0.1154 /
-    0.1170 / 0.1134 vs 0.1150 / 0.1167 / 0.1137 (`bench/cold_posts.py` reads the result)."""
+    0.1170 / 0.1134 vs 0.1150 / 0.1167 / 0.1137 (measured with `bench/cold_posts.py`)."""
     latents = latents.float()
     mean = latents.mean(0) if mean is None else mean
     return {"post_keys": torch.nn.functional.normalize(latents - mean, dim=-1).contiguous(), "key_mean": mean.contiguous()}
