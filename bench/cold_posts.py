@@ -40,7 +40,8 @@ class _Offset:
 
 def recall(data, scorer, split: str) -> tuple[float, float]:
     r = evaluate(scorer, data, split, ks=(20,))
-    return r["metrics"]["recall@20"], r["buckets"]["items"]["cold"]["recall@20"] or 0.0
+    cold = r["buckets"]["items"]["cold"]["recall@20"]  # None: no cold relevant post in the split
+    return r["metrics"]["recall@20"], float("nan") if cold is None else cold
 
 
 def main() -> None:
@@ -59,13 +60,12 @@ def main() -> None:
         _, first = recall(data, _Offset(ck.score, cold, COLD_FIRST), split)
         print(f"content-knn {split}: cold-first cold R@20 {first:.4f}")
     for run in args.run:
-        figures = {}
+        figures, loaded = {}, {}
         for split in ("valid", "test"):
-            base = load_scorer(run_for_split(run, split), ds, data).for_history(data.history_for(split), split)
-
-            def score(u, base=base):
-                return base.users[torch.from_numpy(u)] @ base.posts.T
-
+            scored = run_for_split(run, split)  # differs from `run` for a refit's valid only
+            if scored not in loaded:
+                loaded[scored] = load_scorer(scored, ds, data)
+            score = loaded[scored].for_history(data.history_for(split), split).score
             figures[split] = [recall(data, _Offset(score, cold, c), split) for c in args.offsets]
             figures[split + "_first"] = recall(data, _Offset(score, cold, COLD_FIRST), split)[1]
         pick = max(range(len(args.offsets)), key=lambda i: (round(figures["valid"][i][0], 9), -i))
