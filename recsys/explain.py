@@ -78,9 +78,12 @@ def dominant_modality(shares: np.ndarray, content: list[str]) -> list[str]:
 def modality_codes(run, feats: dict[str, np.ndarray], present: dict[str, np.ndarray]) -> np.ndarray:
     """The single-modality codes of N posts: float16 (N, M, Z) in the order of `run.modalities`,
     zeros where a modality is absent. `run` is a recsys.runs.LoadedRun; feats / present as for
-    its `post_latents` (stored beside the latents in a bundle, for `content_modality`)."""
+    its `post_latents` (stored beside the latents in a bundle, for `content_modality`); an
+    ensemble run's (`recsys.ensemble`) are its members' codes side by side, like its latents."""
     import torch
 
+    if hasattr(run, "members"):
+        return np.concatenate([modality_codes(m, feats, present) for m in run.members], axis=2)
     names = list(run.modalities)
     n = next(len(v) for v in (*feats.values(), *present.values()) if v is not None)
     out = np.zeros((n, len(names), run.latent_dim), np.float16)

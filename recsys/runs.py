@@ -8,6 +8,9 @@
       selection/    a refit run only (temporal splits): the same layout, trained on train alone,
                     whose best epoch set the refit's epoch count; valid is scored through it
 
+An ensemble run (`--set members=K`) holds `ensemble.json` and its members' runs instead of
+`model.pt` (`recsys.ensemble`); `load_run` reads either.
+
     run = load_run(run_dir)
     lat = run.post_latents(feats, present)              # {name: (N, Dm)}, {name: (N,)} -> (N, Z)
     P = run.post_vectors(lat, post_ids)                  # (N, d), ID part where the post has a row
@@ -316,10 +319,14 @@ def save_model(path: Path, model: Any, export: dict, meta: dict, state_dict: dic
 
 
 def load_run(run_dir: Path) -> LoadedRun:
-    """Read `run_dir/model.pt` (+ run.json) into a CPU, eval-mode LoadedRun."""
+    """Read `run_dir/model.pt` (+ run.json) into a CPU, eval-mode LoadedRun; an ensemble run
+    (`ensemble.json`) into a `recsys.ensemble.EnsembleRun`, which has the same interface."""
+    from recsys.ensemble import is_ensemble, load_ensemble
     from recsys.model import ModelConfig, Recommender
 
     run_dir = Path(run_dir)
+    if is_ensemble(run_dir):
+        return load_ensemble(run_dir)
     path = run_dir / MODEL_FILE
     if not path.is_file():
         raise ArtifactError(f"no trained model at {path} (train one with `recsys train --out {run_dir}`)")

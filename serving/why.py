@@ -17,6 +17,11 @@ from recsys import explain
 
 class WhyModality:
     def __init__(self, bundle, model) -> None:
+        # An ensemble run (recsys.ensemble) is explained by its first member: the first Z latent
+        # and d vector coordinates are that member's, scaled by 1/sqrt(K) in the vectors.
+        self.part_scale = 1.0 / float(getattr(model, "member_scale", 1.0))
+        model = getattr(model, "primary", model)
+        self.z = int(getattr(model, "latent_dim", 0) or 0) or None
         cfg = dict(getattr(model, "config", {}) or {})
         self.bundle, self.model = bundle, model
         self.content_scale = float(cfg.get("content_scale", 0.5))
@@ -63,9 +68,10 @@ class WhyModality:
         needed only when `needs_why_rows`."""
         k = len(rows)
         if self.has_id and self.decomposable and query is not None:
-            content = self._content(latents)  # (K, d): the model's part; a popularity coordinate after it is left out
+            content = self._content(np.asarray(latents)[:, : self.z])  # (K, d): the model's part; a popularity coordinate after it is left out
             d = content.shape[1]
-            shares = explain.id_share(np.asarray(query)[:d], np.asarray(vectors)[:, :d], content, self.content_scale)
+            p = np.asarray(vectors)[:, :d] * np.float32(self.part_scale)  # unit post parts
+            shares = explain.id_share(np.asarray(query)[:d], p, content, self.content_scale)
         else:
             shares = np.zeros(k) if not self.has_id else np.full(k, np.nan)
         if not self.needs_why_rows:

@@ -88,6 +88,10 @@ class TrainConfig:
     # After training, choose the popularity blend (model keys pop_weight / pop_half) on valid
     # (`training/blend.py`); a refit takes the selection run's choice.
     pop_blend: bool = True
+    # Train this many runs of the config from seeds seed, seed + 1, ... and serve them as one
+    # ensemble run (`recsys.ensemble`: vectors side by side, score = the members' mean score; the
+    # retrieval dimension and the training time grow K-fold). 1 = one run.
+    members: int = 1
     id_optimizer: str = "adam"  # single process: "adam" (id_lr) or "adagrad" (sparse_lr, what sharded tables use)
     emulate_world: int = 1  # single process: split each batch into this many slices as that many ranks would
     # (one forward per slice, losses averaged): checks sharded training against one process
@@ -451,11 +455,17 @@ def train(cfg: TrainConfig) -> Path:
     served model is trained from scratch, same config and seed, on train + valid for the selected
     number of epochs into `out`: what a platform serving the test period would have deployed.
     Its test figures are reported; evaluating it on valid reads the selection run instead.
+    With `members` > 1, K such runs are trained into `out/members/<k>` and served as one
+    ensemble run (`training.members`).
     """
     if not cfg.data or not cfg.out:
         raise ConfigError("train needs `data` (dataset dir) and `out` (run dir)")
     ds = load_dataset(Path(cfg.data))
     data = build_interaction_data(ds)
+    if cfg.members != 1:
+        from training.members import train_members
+
+        return train_members(cfg, ds, data)
     if not refits(cfg, data):
         return _fit(cfg, ds, data, ("train",), None)
     out = Path(cfg.out)
