@@ -85,6 +85,12 @@ class ModelConfig:
     content_weight: float = 0.5
     post_id_dropout: float = 0.1
     user_id_dropout: float = 0.1
+    # At inference a known user's ID part is w unit(ID row) + (1 - w) unit(ID bag of their current
+    # history), w = n / (n + id_shrink), n = the row's train interactions (exported `user_support`):
+    # a row fitted on few interactions leans on the posts the user engaged with, including those
+    # since training. 0 = the row alone. Valid cannot choose it (there the rows have seen the whole
+    # history); it is chosen on a backtest where they have not (bench/shrink_backtest.py).
+    id_shrink: float = 0.0
     # Popularity blend (`recsys.runs.LoadedRun`, "Popularity blend"): score = <u, p> +
     # pop_weight * w(n) * z(p), w(n) = pop_half / (pop_half + n) (1 where pop_half = 0), n = posts of
     # the history the model reads. Chosen on valid after training (`training/blend.py`); 0 = off.
@@ -538,10 +544,13 @@ def user_vectors(
     user_rows: torch.Tensor,
     user_table: torch.Tensor | None,
     post_table: torch.Tensor | None,
+    user_support: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """hist_latents (B, L, Z); hist_rows int64 (B, L): row in `post_table`, -1 = a post without an
     ID row (its latent still counts), -2 = padding; user_rows int64 (B,): row in `user_table` or
-    -1 (then the ID part is the ID bag of the history). -> (normalised (B, d), has_profile (B,))."""
+    -1 (then the ID part is the ID bag of the history); user_support float32 (Nu,): train
+    interactions of each `user_table` row (needed when `id_shrink` > 0, see ModelConfig).
+    -> (normalised (B, d), has_profile (B,))."""
     hmask = hist_rows > -2
     v = model.user_content(hist_latents * hmask.unsqueeze(-1), hmask)
     has = hmask.any(1)
@@ -549,6 +558,13 @@ def user_vectors(
         known = user_rows >= 0
         u_id = user_table[user_rows.clamp_min(0)] * known.unsqueeze(1)
         bag, has_bag = id_bag(post_table, hist_rows)  # -2 and -1 both count as "no ID row"
+        kappa = float(model.cfg.id_shrink)
+        if kappa > 0:
+            if user_support is None:
+                raise ValueError("id_shrink > 0 needs each user row's train interactions (user_support)")
+            n = user_support[user_rows.clamp_min(0)].float().unsqueeze(1)  # (B, 1)
+            w = torch.where(has_bag.unsqueeze(1), n / (n + kappa), torch.ones_like(n))
+            u_id = w * F.normalize(u_id, dim=-1) + (1 - w) * F.normalize(bag, dim=-1)
         v = model.combine(v, torch.where(known.unsqueeze(1), u_id, bag))
         has = has | known
     return model.norm_user(v), has

@@ -143,6 +143,7 @@ class LoadedRun:
     author_table_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # int64 (Na,) sorted
     author_table: torch.Tensor | None = None  # float32 (Na, d) author ID rows (None: no author table)
     post_pop: torch.Tensor | None = None  # float32 (Np,) distinct training users of each ID-row post
+    user_support: torch.Tensor | None = None  # float32 (Nu,) train interactions of each user row (`id_shrink`)
 
     # Popularity blend (model config `pop_weight` > 0): the retrieval vectors get one more
     # coordinate, so that the inner product a FAISS index computes is the blended score:
@@ -272,6 +273,7 @@ class LoadedRun:
             torch.from_numpy(urows),
             self.user_table,
             self.post_table,
+            self.user_support,
         )
         v = (v * has.unsqueeze(1)).numpy()
         if self.pop_weight > 0:
@@ -362,6 +364,7 @@ def load_run(run_dir: Path) -> LoadedRun:
         author_table_ids=np.asarray(ex.get("author_ids", torch.zeros(0, dtype=torch.int64)), np.int64),
         author_table=ex.get("author_table"),
         post_pop=ex.get("post_pop"),
+        user_support=ex.get("user_support"),
     )
 
 

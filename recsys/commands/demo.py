@@ -11,9 +11,10 @@ walkthrough. Outputs go under --out (default ./demo-out):
     index/       the published FAISS bundles
 Re-running reuses the dataset (encoding is incremental) unless --fresh is given.
 
-Training uses the `synth` preset (training/train.py; `tiny` for --size tiny): the `default`
-preset with content weighted like the ID part (content_scale=1.0 instead of 0.5), chosen on the
-synthetic platform's valid split. Pass --preset to override.
+Training uses the `synth` preset (training/train.py; `tiny` for --size tiny): content weighted
+like the ID part (content_scale=1.0, chosen on the synthetic platform's valid split) and known
+users' ID rows shrunk towards their history (id_shrink=20, chosen on the platform moved one
+period back). Pass --preset to override.
 """
 
 from __future__ import annotations

@@ -59,3 +59,41 @@ def test_item_graph_links_each_post_to_its_nearest_posts_by_content():
     both = item_graph({"x": x, "a": a}, {"x": torch.ones(4, dtype=torch.bool), "a": torch.ones(4, dtype=torch.bool)}, k=1).to_dense()
     assert torch.allclose(both.sum(1), torch.ones(4))  # averaged over the post's modalities
     assert item_graph({"x": x}, {"x": torch.ones(4, dtype=torch.bool)}, k=0) is None
+
+
+def test_id_shrink_leans_a_little_known_user_on_their_history():
+    """id_shrink = kappa: a known user's ID part is w unit(row) + (1 - w) unit(bag), w = n / (n + kappa)
+    (n = the row's train interactions); kappa = 0 keeps the row alone; unknown users get the bag."""
+    import dataclasses
+
+    import pytest
+    import torch.nn.functional as F
+
+    from recsys.model import ModelConfig, Recommender, user_vectors
+
+    torch.manual_seed(0)
+    model = Recommender(ModelConfig(modalities=(("x", 4),), n_users=3, n_posts=5, latent_dim=4, dim=6, max_history=3)).eval()
+    user_table, post_table = torch.randn(3, 6), torch.randn(5, 6)
+    support = torch.tensor([1.0, 30.0, 4.0])
+    hist_rows = torch.tensor([[0, 2, -2], [1, 3, 4], [-2, -2, -2]])
+    lat = torch.randn(3, 3, 4)
+    users = torch.tensor([0, 1, 2])
+
+    def id_part(kappa: float) -> torch.Tensor:
+        """The ID part the model combined with the content part (content_scale 0 isolates it)."""
+        model.cfg = dataclasses.replace(model.cfg, id_shrink=kappa, content_scale=0.0)
+        v, has = user_vectors(model, lat, hist_rows, users, user_table, post_table, support)
+        assert has.all()
+        return v
+
+    bag = torch.stack([post_table[[0, 2]].mean(0), post_table[[1, 3, 4]].mean(0)])
+    row = user_table[:2]
+    for kappa in (0.0, 5.0):
+        w = torch.ones(2, 1) if kappa == 0 else (support[:2] / (support[:2] + kappa)).unsqueeze(1)
+        want = F.normalize(w * F.normalize(row, dim=-1) + (1 - w) * F.normalize(bag, dim=-1), dim=-1)
+        got = id_part(kappa)
+        torch.testing.assert_close(got[:2], want, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(got[2], F.normalize(user_table[2], dim=-1), atol=1e-5, rtol=1e-5)  # no bag: the row
+    model.cfg = dataclasses.replace(model.cfg, id_shrink=5.0)
+    with pytest.raises(ValueError, match="user_support"):
+        user_vectors(model, lat, hist_rows, users, user_table, post_table)
