@@ -58,7 +58,9 @@ def main() -> None:
         if not _done(run_dir):
             cmd = [sys.executable, "-m", "recsys.cli", "train", "--data", str(data_dir), "--out", str(run_dir), "--preset",
                    args.preset, "--seed", str(seed), "--set", "id_shrink=0", "final_eval=false", *args.overrides]
-            subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+            done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)  # progress bars kept out of the table
+            if done.returncode:
+                raise SystemExit(f"training seed {seed} failed:\n{done.stderr[-3000:]}")
         run = load_run(run_dir)
         for kappa in args.kappas:
             run.model.cfg = dataclasses.replace(run.model.cfg, id_shrink=float(kappa))

@@ -27,7 +27,7 @@ def train_members(cfg, ds, data) -> Path:
     """Train `cfg.members` member runs and write the ensemble run at `cfg.out` -> its directory."""
     import os
 
-    from training.train import _evaluate, _now, refits, train
+    from training.train import _evaluate, _now, refits, summary_line, train
 
     k = int(cfg.members)
     if k < 1:
@@ -82,9 +82,5 @@ def train_members(cfg, ds, data) -> Path:
     info.update(end_time=_now(), status="done", best_valid_recall20=valid["recall@20"], train_seconds=round(seconds, 1),
                 wall_seconds=round(time.time() - t0, 1), peak_rss_mb=peak, model_fingerprint=run.fingerprint)
     write_json(out / RUN_FILE, info)
-    line = f"ensemble of {k} | valid recall@20 {valid['recall@20']:.4f}"
-    if cfg.final_eval:
-        t = res["metrics"]
-        line += f" | test recall@20 {t['recall@20']:.4f} ndcg@20 {t['ndcg@20']:.4f} precision@20 {t['precision@20']:.4f}"
-    print(line, flush=True)
+    print(summary_line(f"ensemble of {k} | valid recall@20 {valid['recall@20']:.4f}", res["metrics"] if cfg.final_eval else None), flush=True)
     return out

@@ -748,16 +748,20 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
             model_fingerprint=best.fingerprint,
         )
         write_json(out / RUN_FILE, run_info)
-        line = f"best epoch {state['best_epoch']} | valid recall@20 {state['best']:.4f}"
-        if cfg.final_eval:
-            t = res["metrics"]
-            line += f" | test recall@20 {t['recall@20']:.4f} ndcg@20 {t['ndcg@20']:.4f} precision@20 {t['precision@20']:.4f}"
-        print(line, flush=True)
+        print(summary_line(f"best epoch {state['best_epoch']} | valid recall@20 {state['best']:.4f}",
+                           res["metrics"] if cfg.final_eval else None), flush=True)
     if distributed:
         import torch.distributed as dist
 
         dist.barrier()
     return out
+
+
+def summary_line(head: str, test: dict | None) -> str:
+    """The last line `recsys train` prints: `head`, then the test figures when there are some."""
+    if test is None:
+        return head
+    return f"{head} | test recall@20 {test['recall@20']:.4f} ndcg@20 {test['ndcg@20']:.4f} precision@20 {test['precision@20']:.4f}"
 
 
 def scorer_from_run_td(run: LoadedRun, td: TrainData, data):
