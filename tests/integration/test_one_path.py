@@ -30,7 +30,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert recsys_main(["synth", "--out", str(data), "--size", "tiny", "--string-ids", "--new-users", "0.3", "--no-progress"]) == 0
     assert recsys_main(["encode", "--data", str(data), "--no-progress"]) == 0
     assert recsys_main(["split", "--data", str(data)]) == 0
-    assert recsys_main(["train", "--data", str(data), "--out", str(run), "--preset", "tiny"]) == 0
+    # id_shrink: known users' ID rows lean on their history (recsys.model), served as scored offline
+    assert recsys_main(["train", "--data", str(data), "--out", str(run), "--preset", "tiny", "--set", "id_shrink=5"]) == 0
     assert recsys_main(["evaluate", "--data", str(data), "--run", str(run), "--baseline", "popular", "--split", "test", "--out", str(rep)]) == 0
     assert recsys_main(["build-index", "--run", str(run), "--data", str(data), "--out", str(root)]) == 0
     ds = load_dataset(data)
