@@ -18,9 +18,16 @@ def test_concurrent_callers_get_their_own_results_in_shared_batches(inflight):
     x = clustered(2000, 16)
     idx = fi.build_index(x, "Flat")
     sizes = []
+    queued = threading.Event()
 
     def slow_search(q, fetch):
-        time.sleep(0.003)  # long enough for the queue to fill behind the leader
+        # The first searches hold their slots until 8 callers queue behind them (2 s at most), so
+        # batches form however slowly a loaded machine starts the threads.
+        deadline = time.monotonic() + 2.0
+        while not queued.is_set() and len(comb._pending) < 8 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        queued.set()
+        time.sleep(0.003)
         return fi.search(idx, q, fetch)
 
     comb = Combiner(slow_search, max_batch=8, on_batch=sizes.append, max_inflight=inflight)
