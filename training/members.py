@@ -12,21 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from pathlib import Path
 
 from recsys.ensemble import ENSEMBLE_FILE, ENSEMBLE_FORMAT, MEMBERS_DIR
 from recsys.errors import ArtifactError, ConfigError
 from recsys.io import read_json, write_json
-from recsys.runs import METRICS_FILE, MODEL_FILE, RUN_FILE, load_run, scorer_from_run
+from recsys.runs import CHECKPOINT_FILE, METRICS_FILE, MODEL_FILE, RUN_FILE, load_run, scorer_from_run
 
 logger = logging.getLogger(__name__)
 
 
 def train_members(cfg, ds, data) -> Path:
     """Train `cfg.members` member runs and write the ensemble run at `cfg.out` -> its directory."""
-    import os
-
     from training.train import _evaluate, _now, refits, summary_line, train
 
     k = int(cfg.members)
@@ -38,23 +37,22 @@ def train_members(cfg, ds, data) -> Path:
     if (out / MODEL_FILE).exists():
         raise ArtifactError(f"{out} already holds a single trained run; choose another --out for an ensemble")
     t0, start = time.time(), _now()
-    dirs, seconds, peak = [], 0.0, 0.0
+    dirs, infos = [], []  # member directories (relative) and their run.json
     for j in range(k):
         d = out / MEMBERS_DIR / str(j)
         info = read_json(d / RUN_FILE) if (d / RUN_FILE).is_file() else {}
         if not (info.get("status") == "done" and (d / MODEL_FILE).is_file()):
             logger.info("ensemble member %d of %d (seed %d) -> %s", j + 1, k, cfg.seed + j, d)
-            resume = cfg.resume and (d / "checkpoint.pt").is_file()
+            resume = cfg.resume and (d / CHECKPOINT_FILE).is_file()
             train(dataclasses.replace(cfg, out=str(d), seed=cfg.seed + j, members=1, resume=resume))
             info = read_json(d / RUN_FILE)
         dirs.append(f"{MEMBERS_DIR}/{j}")
-        seconds += float(info.get("train_seconds", 0.0))
-        peak = max(peak, float(info.get("peak_rss_mb", 0.0)))
+        infos.append(info)
     if int(os.environ.get("RANK", 0)) != 0:
         return out
     write_json(out / ENSEMBLE_FILE, {"format": ENSEMBLE_FORMAT, "members": dirs})
     run = load_run(out)
-    first = read_json(out / dirs[0] / RUN_FILE)
+    first = infos[0]
     info = {
         "config": {**first.get("config", {}), "members": k, "seed": cfg.seed},
         "model_config": first.get("model_config"),
@@ -62,7 +60,7 @@ def train_members(cfg, ds, data) -> Path:
         "dataset": first.get("dataset"),
         "versions": first.get("versions"),
         "trained_on": first.get("trained_on"),
-        "members": [{"dir": d, "seed": cfg.seed + j, "best_epoch": read_json(out / d / RUN_FILE).get("best_epoch")} for j, d in enumerate(dirs)],
+        "members": [{"dir": d, "seed": cfg.seed + j, "best_epoch": m.get("best_epoch")} for j, (d, m) in enumerate(zip(dirs, infos))],
         "start_time": start,
         "status": "running",
     }
@@ -79,8 +77,11 @@ def train_members(cfg, ds, data) -> Path:
             "test_buckets": res.get("buckets"),
             "n_test_users": res.get("n_users"),
         })
-    info.update(end_time=_now(), status="done", best_valid_recall20=valid["recall@20"], train_seconds=round(seconds, 1),
-                wall_seconds=round(time.time() - t0, 1), peak_rss_mb=peak, model_fingerprint=run.fingerprint)
+    info.update(
+        end_time=_now(), status="done", best_valid_recall20=valid["recall@20"], wall_seconds=round(time.time() - t0, 1),
+        train_seconds=round(sum(float(m.get("train_seconds", 0.0)) for m in infos), 1),  # the members' own training
+        peak_rss_mb=max(float(m.get("peak_rss_mb", 0.0)) for m in infos), model_fingerprint=run.fingerprint,
+    )
     write_json(out / RUN_FILE, info)
     print(summary_line(f"ensemble of {k} | valid recall@20 {valid['recall@20']:.4f}", res["metrics"] if cfg.final_eval else None), flush=True)
     return out
