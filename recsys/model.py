@@ -54,6 +54,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from recsys.autoencoder import AutoencoderConfig, MultimodalAutoencoder, autoencoder_losses
+from recsys.borrow import borrow_keys, borrowed_rows
 from recsys.errors import ConfigError
 from recsys.user_profile import IdTables, UserProfile, UserProfileConfig, id_bag
 
@@ -97,7 +98,11 @@ class ModelConfig:
     pop_weight: float = 0.0
     pop_half: float = 0.0
     cold_knn: int = 10  # a post without an ID row borrows the ID rows of its k nearest ID-row
-    # posts by centred-latent cosine (softmax-weighted, `recsys.runs.borrow_keys`); 0 = content only
+    # posts by centred-latent cosine (softmax-weighted, `recsys.borrow`); 0 = content only
+    # Training: a positive whose ID row is dropped (`post_id_dropout`) gets what a cold post gets at
+    # inference, the ID rows borrowed from its `cold_knn` nearest ID-row posts (itself excluded,
+    # `recsys.borrow`), instead of no ID part; False = no ID part.
+    borrow_dropped: bool = False
     mask_target_edges: bool = True  # propagate without the batch's own edges (no target leakage)
     # Content item-item graph (FREEDOM / LATTICE style, `item_graph`): each post's ID row also
     # receives the mean of the ID rows of its `item_knn` nearest posts by content (per modality,
@@ -385,7 +390,10 @@ class Recommender(nn.Module):
             drop_u = torch.rand(len(u_id), 1) < cfg.user_id_dropout if self.training else torch.zeros(len(u_id), 1, dtype=torch.bool)
             u_vec = self.combine(u_vec, torch.where(drop_u, bag, u_id))
             keep_p = (torch.rand(len(batch.posts), 1) >= cfg.post_id_dropout).float() if self.training else 1.0
-            p_vec = self.combine(p_content, p_tab[batch.posts] * keep_p + self.author_part(a_tab, batch.posts))
+            p_id = p_tab[batch.posts] * keep_p
+            if self.training and cfg.borrow_dropped and cfg.cold_knn > 0:
+                p_id = p_id + self._borrowed_for_dropped(latents, p_tab, batch.posts, keep_p.squeeze(1) == 0)
+            p_vec = self.combine(p_content, p_id + self.author_part(a_tab, batch.posts))
             if batch.negatives is not None:
                 neg_vec = self.combine(neg_content, p_tab[batch.negatives] + self.author_part(a_tab, batch.negatives))
         u = self.norm_user(u_vec)
@@ -402,6 +410,23 @@ class Recommender(nn.Module):
             if cfg.content_weight > 0 and rows is not None:
                 out["content"] = self._retrieval(u, self.norm_post(p_content), batch, neg_content)
         return self._total(out, ae_out, torch.unique(batch.posts), feats)
+
+    def _borrowed_for_dropped(self, latents: torch.Tensor, p_tab: torch.Tensor, posts: torch.Tensor, dropped: torch.Tensor) -> torch.Tensor:
+        """(B, d): for the `dropped` positives, the ID rows they would borrow as cold posts (keys
+        from the current latents, centred on the ID-row posts', as `borrow_keys` exports them;
+        itself excluded); zeros elsewhere. latents (N, Z), p_tab (N, d), posts int64 (B,)."""
+        out = p_tab.new_zeros((len(posts), p_tab.shape[1]))
+        idx = torch.nonzero(dropped).squeeze(1)
+        if not len(idx):
+            return out
+        known = torch.nonzero(self.post_known).squeeze(1)  # (Np,) post rows with an ID row
+        with torch.no_grad():
+            keys = borrow_keys(latents[known].detach())
+            query = borrow_keys(latents[posts[idx]].detach(), keys["key_mean"])["post_keys"]
+            pos = torch.full((len(self.post_known),), -1, dtype=torch.int64)
+            pos[known] = torch.arange(len(known))
+        rows = borrowed_rows(query, keys["post_keys"], p_tab[known], self.cfg.cold_knn, exclude=pos[posts[idx]])
+        return out.index_put((idx,), rows)
 
     def _total(self, out: dict[str, torch.Tensor], ae_out, idx: torch.Tensor, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Adds the autoencoder terms over the rows `idx` of `ae_out` / `feats` and the total."""

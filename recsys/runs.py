@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from recsys.borrow import borrow_keys, borrowed_rows
 from recsys.dataset import Dataset
 from recsys.errors import ArtifactError
 from recsys.interactions import InteractionData, rows_of
@@ -236,21 +237,13 @@ class LoadedRun:
         rows = rows_of(self.author_table_ids, author_ids)
         return self.author_table[torch.from_numpy(rows).clamp_min(0)] * torch.from_numpy(rows >= 0).unsqueeze(1)
 
-    def _borrowed_id_rows(self, latents: torch.Tensor, k: int, chunk: int = 4096) -> torch.Tensor:
-        """Cold posts: softmax(cos / 0.1)-weighted mean of the ID rows of the k ID-row posts with
-        the nearest keys (`borrow_keys`). latents (C, Z) -> (C, d)."""
+    def _borrowed_id_rows(self, latents: torch.Tensor, k: int) -> torch.Tensor:
+        """Cold posts: the ID rows they borrow (`recsys.borrow`). latents (C, Z) -> (C, d)."""
         if self.key_mean is None:  # a run from before latent keys: content vectors
             keys = torch.nn.functional.normalize(self.model.content_vectors(latents), dim=-1)
         else:
             keys = borrow_keys(latents, self.key_mean)["post_keys"]
-        k = min(k, len(self.post_keys))
-        out = []
-        for start in range(0, len(keys), chunk):
-            sim = keys[start : start + chunk] @ self.post_keys.T  # (c, Np)
-            top = sim.topk(k, dim=1)
-            w = torch.softmax(top.values / 0.1, dim=1)
-            out.append((w.unsqueeze(-1) * self.post_table[top.indices]).sum(1))  # (c, d)
-        return torch.cat(out)
+        return borrowed_rows(keys, self.post_keys, self.post_table, k)
 
     @torch.no_grad()
     def user_vectors(self, history_latents: np.ndarray, history_post_ids: np.ndarray, user_ids: np.ndarray, return_mask: bool = False):
@@ -291,18 +284,6 @@ def _rows(feats: dict, present: dict) -> int:
             if v is not None:
                 return len(v)
     return 0
-
-
-def borrow_keys(latents: torch.Tensor, mean: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Keys by which a cold post finds the ID-row posts it borrows from (`cold_knn`): latents
-    (N, Z) minus their centre (`mean`, default theirs), L2-normalised -> {"post_keys" (N, Z),
-    "key_mean" (Z,)}. Centred, because the latents share a common direction that makes every
-    uncentred cosine high. Chosen on TikTok VALID over 3 seeds against the content vectors the
-    keys used to be: cold-post R@20 0.0179 / 0.0224 / 0.0135 vs 0.0090 in each, overall 0.1154 /
-    0.1170 / 0.1134 vs 0.1150 / 0.1167 / 0.1137 (measured with `bench/cold_posts.py`)."""
-    latents = latents.float()
-    mean = latents.mean(0) if mean is None else mean
-    return {"post_keys": torch.nn.functional.normalize(latents - mean, dim=-1).contiguous(), "key_mean": mean.contiguous()}
 
 
 def save_model(path: Path, model: Any, export: dict, meta: dict, state_dict: dict | None = None) -> None:
@@ -368,11 +349,18 @@ def load_run(run_dir: Path) -> LoadedRun:
     )
 
 
-def set_pop_blend(run_dir: Path, weight: float, half: float) -> None:
-    """Write the popularity blend chosen on valid into `run_dir/model.pt`'s config (atomically)."""
+CHOSEN_KEYS = ("pop_weight", "pop_half", "id_shrink")  # inference keys chosen on valid after training
+
+
+def set_chosen_config(run_dir: Path, **keys: float) -> None:
+    """Write inference keys chosen on valid after training (`CHOSEN_KEYS`: the popularity blend,
+    `id_shrink`) into `run_dir/model.pt`'s config (atomically)."""
+    unknown = sorted(set(keys) - set(CHOSEN_KEYS))
+    if unknown:
+        raise ValueError(f"set_chosen_config takes {list(CHOSEN_KEYS)}, got {unknown}")
     path = Path(run_dir) / MODEL_FILE
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    blob["config"] = {**blob["config"], "pop_weight": float(weight), "pop_half": float(half)}
+    blob["config"] = {**blob["config"], **{k: float(v) for k, v in keys.items()}}
     with atomic_path(path) as tmp:
         torch.save(blob, tmp)
 

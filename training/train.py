@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from recsys.borrow import borrow_keys
 from recsys.dataset import load_dataset
 from recsys.errors import ArtifactError, ConfigError
 from recsys.inference import history_rows
@@ -36,6 +37,7 @@ from recsys.interactions import build_interaction_data
 from recsys.io import atomic_path, read_json, write_json
 from recsys.model import Batch, ModelConfig, Recommender
 from recsys.runs import (
+    CHOSEN_KEYS,
     CHECKPOINT_FILE,
     SELECTION_DIR,
     METRICS_FILE,
@@ -43,14 +45,14 @@ from recsys.runs import (
     RUN_FILE,
     LoadedRun,
     aligned_features,
-    borrow_keys,
     load_run,
     post_authors,
     save_model,
     scorer_from_run,
-    set_pop_blend,
+    set_chosen_config,
 )
 from training.blend import choose_pop_blend
+from training.shrink import choose_id_shrink
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +90,10 @@ class TrainConfig:
     # After training, choose the popularity blend (model keys pop_weight / pop_half) on valid
     # (`training/blend.py`); a refit takes the selection run's choice.
     pop_blend: bool = True
+    # After training, choose `id_shrink` (how far a known user's ID row leans on their history's
+    # ID bag) on valid (`training/shrink.py`), before the popularity blend; a refit takes the
+    # selection run's choice. Off: the model key `id_shrink` as configured.
+    choose_id_shrink: bool = False
     # Train this many runs of the config from seeds seed, seed + 1, ... and serve them as one
     # ensemble run (`recsys.ensemble`: vectors side by side, score = the members' mean score; the
     # retrieval dimension and the training time grow K-fold). 1 = one run.
@@ -148,7 +154,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 0.1127 / 0.1095, higher in 2 of 3, not taken; full softmax at 64, seed 0: 0.1108, not taken).
     # dim=256 chosen on TikTok VALID over 3 seeds (with the centred-latent cold keys): 0.1183 /
     # 0.1213 / 0.1147 against 0.1154 / 0.1170 / 0.1134 at 128; training 188-214 s on 2 cores.
-    "default": dict(epochs=15, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=3, model=dict(temperature=0.15, item_knn=10, dim=256)),
+    # id_shrink chosen on valid after training (choose_id_shrink): a dataset's own choice, not a preset's.
+    "default": dict(epochs=15, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=3, choose_id_shrink=True,
+                    model=dict(temperature=0.15, item_knn=10, dim=256)),
     # Content-rich data with authors (the synthetic platform). Chosen on the default-size platform's
     # VALID split (the demo's preset), among content_scale 0.5 / 0.75 / 1.0 / 1.5 (valid R@20 0.1292 /
     # 0.1325 / 0.1370 / 0.1345), max_history 50 (0.1258 with content_scale 1.0) and cold_knn 0
@@ -410,7 +418,7 @@ def _in_memory_run(model: Recommender, td: TrainData, data, out: Path, ds_fp: st
         export = {
             "post_ids": torch.from_numpy(data.post_ids[pk]),
             "post_table": ex["post_table"][torch.from_numpy(pk)].contiguous(),
-            **borrow_keys(known_latents),  # cold posts' nearest ID-row posts (recsys.runs)
+            **borrow_keys(known_latents),  # cold posts' nearest ID-row posts (recsys.borrow)
             "user_ids": torch.from_numpy(data.user_ids[uk]),
             "user_table": ex["user_table"][torch.from_numpy(uk)].contiguous(),
             # distinct training users per ID-row post (the popularity blend's c_p)
@@ -469,6 +477,11 @@ def train(cfg: TrainConfig) -> Path:
     """
     if not cfg.data or not cfg.out:
         raise ConfigError("train needs `data` (dataset dir) and `out` (run dir)")
+    if cfg.choose_id_shrink and float(cfg.model.get("id_shrink", 0.0) or 0.0) != 0.0:
+        raise ConfigError(
+            f"id_shrink={cfg.model['id_shrink']} is fixed, but choose_id_shrink=true (preset {cfg.preset!r}) chooses it on "
+            "valid after training: pass choose_id_shrink=false to keep the fixed value"
+        )
     ds = load_dataset(Path(cfg.data))
     data = build_interaction_data(ds)
     if cfg.members != 1:
@@ -484,9 +497,10 @@ def train(cfg: TrainConfig) -> Path:
     info = read_json(sel / RUN_FILE)
     epochs = int(info["best_epoch"])
     selection = {"run": SELECTION_DIR, "best_epoch": epochs, "best_valid_recall20": info.get("best_valid_recall20")}
-    chosen = load_run(sel).config  # the selection run's popularity blend, chosen on valid
-    model = {**cfg.model, "pop_weight": chosen.get("pop_weight", 0.0), "pop_half": chosen.get("pop_half", 0.0)}
-    return _fit(dataclasses.replace(cfg, epochs=epochs, resume=False, model=model), ds, data, ("train", "valid"), selection)
+    chosen = load_run(sel).config  # the selection run's popularity blend and id_shrink, chosen on valid
+    model = {**cfg.model, **{k: chosen.get(k, 0.0) for k in CHOSEN_KEYS}}
+    refit_cfg = dataclasses.replace(cfg, epochs=epochs, resume=False, model=model, choose_id_shrink=False)
+    return _fit(refit_cfg, ds, data, ("train", "valid"), selection)
 
 
 def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | None) -> Path:
@@ -708,10 +722,14 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
         print(f"rank {rank}: peak RSS {peak_rss_mb / 1024:.2f} GB", flush=True)
     if main:
         best = load_run(out)
-        blend = None
+        blend = shrink = None
+        if selection is None and cfg.choose_id_shrink and best.user_table is not None:
+            shrink = choose_id_shrink(best, scorer_from_run(best, ds, data), data)
+            set_chosen_config(out, id_shrink=shrink["id_shrink"])
+            best = load_run(out)
         if selection is None and cfg.pop_blend and best.post_pop is not None:
             blend = choose_pop_blend(best, scorer_from_run(best, ds, data), data)
-            set_pop_blend(out, blend["pop_weight"], blend["pop_half"])
+            set_chosen_config(out, pop_weight=blend["pop_weight"], pop_half=blend["pop_half"])
             best = load_run(out)
         if selection is not None:  # a refit: the valid figure is the selection run's
             state["best"] = float(selection.get("best_valid_recall20") or -1.0)
@@ -725,10 +743,12 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
                 valid_metrics = sel_metrics["valid"]
                 selection["test_without_refit"] = sel_metrics["test"]
                 blend = sel_metrics.get("pop_blend")  # chosen on valid by the selection run
+                shrink = sel_metrics.get("id_shrink")
             metrics = {
                 "selected_on": "valid recall@20",
                 "best_epoch": state["best_epoch"],
                 "refit": None if selection is None else {"trained_on": list(splits), "selection": selection},
+                "id_shrink": shrink,
                 "pop_blend": blend,
                 "valid": valid_metrics,
                 "test": res["metrics"],

@@ -299,7 +299,8 @@ def test_cold_post_borrows_id_rows_of_content_neighbours(tiny_run, small):
 def test_cold_post_keys_are_the_centred_latents_of_the_id_row_posts(tiny_run, small):
     """The export holds one key per ID-row post: its latent minus the ID-row posts' mean,
     L2-normalised; a cold post is keyed by the same centre (a shift of every latent changes no key)."""
-    from recsys.runs import aligned_features, borrow_keys
+    from recsys.borrow import borrow_keys
+    from recsys.runs import aligned_features
 
     run = load_run(tiny_run)
     feats, present, _ = aligned_features(small, run.post_table_ids, list(run.modalities))
@@ -360,7 +361,7 @@ def test_trains_on_the_encoded_synthetic_platform(tiny_encoded, tmp_path):
 def test_popularity_blend_is_one_more_coordinate(tiny_run, small, tmp_path):
     import shutil
 
-    from recsys.runs import set_pop_blend
+    from recsys.runs import set_chosen_config
 
     blend = json.loads((tiny_run / "metrics.json").read_text())["pop_blend"]
     best = max(blend["grid"], key=lambda g: g[2])
@@ -369,8 +370,8 @@ def test_popularity_blend_is_one_more_coordinate(tiny_run, small, tmp_path):
     off, on = tmp_path / "off", tmp_path / "on"
     shutil.copytree(tiny_run, off)
     shutil.copytree(tiny_run, on)
-    set_pop_blend(off, 0.0, 0.0)
-    set_pop_blend(on, 0.5, 5.0)
+    set_chosen_config(off, pop_weight=0.0, pop_half=0.0)
+    set_chosen_config(on, pop_weight=0.5, pop_half=5.0)
     r0, r1 = load_run(off), load_run(on)
     assert r1.dim == r0.dim + 1
     ds = load_dataset(small)
@@ -395,6 +396,35 @@ def test_popularity_blend_is_one_more_coordinate(tiny_run, small, tmp_path):
     assert np.allclose(u1 @ p1.T, u0 @ p0.T + want[:, None] * p1[:, -1][None, :], atol=1e-5)
 
 
+def test_id_shrink_is_chosen_on_valid_before_the_blend(small, tmp_path):
+    from training.shrink import KAPPAS
+
+    out = train(TrainConfig.preset("tiny", data=str(small), out=str(tmp_path / "r"), epochs=3, choose_id_shrink=True))
+    metrics = json.loads((out / "metrics.json").read_text())
+    shrink, blend = metrics["id_shrink"], metrics["pop_blend"]
+    assert [k for k, _ in shrink["grid"]] == list(KAPPAS)  # kappa = 0 (the row alone) is a candidate
+    best = max(r for _, r in shrink["grid"])
+    assert shrink["id_shrink"] == min(k for k, r in shrink["grid"] if r == best)  # ties keep the smaller kappa
+    run = load_run(out)
+    assert run.config["id_shrink"] == shrink["id_shrink"]  # served as chosen
+    # the blend is chosen on top of the chosen kappa: its "no blend" candidate is that kappa's figure
+    assert blend["grid"][0][2] == pytest.approx(shrink["valid_recall@20"], abs=1e-6)
+    from recsys.evaluation import evaluate
+
+    ds = load_dataset(small)
+    data = build_interaction_data(ds)
+    served = evaluate(load_scorer(out, ds, data), data, "valid", ks=(20,))["metrics"]["recall@20"]
+    assert served == pytest.approx(blend["valid_recall@20"], abs=1e-6)
+
+
+def test_a_fixed_id_shrink_is_not_chosen_over(small, tmp_path):
+    cfg = TrainConfig.preset("default", data=str(small), out=str(tmp_path / "r")).with_overrides(["id_shrink=5"])
+    with pytest.raises(ConfigError, match="id_shrink=5.0 is fixed, but choose_id_shrink=true .*choose_id_shrink=false"):
+        train(cfg)
+    assert not (tmp_path / "r").exists()  # refused before anything was written
+    assert TrainConfig.preset("default").choose_id_shrink and not TrainConfig.preset("synth").choose_id_shrink
+
+
 @pytest.fixture(scope="module")
 def temporal_small(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("temporal") / "ds", test_history="train+valid")
@@ -404,7 +434,7 @@ def test_refit_trains_the_served_model_on_train_and_valid(temporal_small, tmp_pa
     from recsys.compare import compare
     from recsys.runs import SELECTION_DIR, run_for_split
 
-    out = train(TrainConfig.preset("tiny", data=str(temporal_small), out=str(tmp_path / "r"), epochs=3, refit="on"))
+    out = train(TrainConfig.preset("tiny", data=str(temporal_small), out=str(tmp_path / "r"), epochs=3, refit="on", choose_id_shrink=True))
     info = json.loads((out / "run.json").read_text())
     sel_info = json.loads((out / SELECTION_DIR / "run.json").read_text())
     assert sel_info["trained_on"] == ["train"] and info["trained_on"] == ["train", "valid"]
@@ -416,7 +446,8 @@ def test_refit_trains_the_served_model_on_train_and_valid(temporal_small, tmp_pa
     served, sel = load_run(out), load_run(out / SELECTION_DIR)
     assert valid_posts <= set(served.post_table_ids.tolist())
     assert not valid_posts <= set(sel.post_table_ids.tolist())
-    assert served.config["pop_weight"] == sel.config["pop_weight"]  # the blend chosen on valid carries over
+    for key in ("pop_weight", "pop_half", "id_shrink"):  # what was chosen on valid carries over
+        assert served.config[key] == sel.config[key]
     # valid is scored through the selection run (the served model has seen valid); test through the refit
     assert run_for_split(out, "valid") == out / SELECTION_DIR and run_for_split(out, "test") == out
     v = compare(temporal_small, [], [out], "valid", (20,))["models"][0]
