@@ -155,6 +155,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # dim=256 chosen on TikTok VALID over 3 seeds (with the centred-latent cold keys): 0.1183 /
     # 0.1213 / 0.1147 against 0.1154 / 0.1170 / 0.1134 at 128; training 188-214 s on 2 cores.
     # id_shrink chosen on valid after training (choose_id_shrink): a dataset's own choice, not a preset's.
+    # Not taken (README, TikTok): 512-d (valid higher in 2 seeds of 3 only) and borrow_dropped (2 of 3;
+    # with post_id_dropout=0.3 it carries cold posts better, at a cost overall: lower in 2 of 3).
     "default": dict(epochs=15, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=3, choose_id_shrink=True,
                     model=dict(temperature=0.15, item_knn=10, dim=256)),
     # Content-rich data with authors (the synthetic platform). Chosen on the default-size platform's
