@@ -101,7 +101,8 @@ class ModelConfig:
     # posts by centred-latent cosine (softmax-weighted, `recsys.borrow`); 0 = content only
     # Training: a positive whose ID row is dropped (`post_id_dropout`) gets what a cold post gets at
     # inference, the ID rows borrowed from its `cold_knn` nearest ID-row posts (itself excluded,
-    # `recsys.borrow`), instead of no ID part; False = no ID part.
+    # `recsys.borrow`), instead of no ID part; False = no ID part. In-batch softmax or BPR with full
+    # propagation only (training refuses the rest).
     borrow_dropped: bool = False
     mask_target_edges: bool = True  # propagate without the batch's own edges (no target leakage)
     # Content item-item graph (FREEDOM / LATTICE style, `item_graph`): each post's ID row also
@@ -391,7 +392,7 @@ class Recommender(nn.Module):
             u_vec = self.combine(u_vec, torch.where(drop_u, bag, u_id))
             keep_p = (torch.rand(len(batch.posts), 1) >= cfg.post_id_dropout).float() if self.training else 1.0
             p_id = p_tab[batch.posts] * keep_p
-            if self.training and cfg.borrow_dropped and cfg.cold_knn > 0:
+            if self.training and cfg.borrow_dropped:
                 p_id = p_id + self._borrowed_for_dropped(latents, p_tab, batch.posts, keep_p.squeeze(1) == 0)
             p_vec = self.combine(p_content, p_id + self.author_part(a_tab, batch.posts))
             if batch.negatives is not None:

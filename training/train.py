@@ -540,6 +540,11 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
     )
     if mcfg.loss not in ("softmax", "bpr", "full"):
         raise ConfigError(f"loss must be 'softmax', 'bpr' or 'full', got {mcfg.loss!r}")
+    if mcfg.borrow_dropped and (mcfg.loss == "full" or mcfg.cold_knn <= 0):
+        raise ConfigError(
+            f"borrow_dropped=true needs loss 'softmax' or 'bpr' and cold_knn > 0 (the borrowing it trains for), "
+            f"got loss={mcfg.loss!r} cold_knn={mcfg.cold_knn}"
+        )
     model = Recommender(mcfg)
     for m, enc in model.autoencoder.encoders.items():
         x = td.feats[m][td.present[m]]
@@ -547,6 +552,8 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
     if model.ids is not None:
         model.ids.reset_parameters(std=0.1, seed=cfg.seed)
     model.set_graph(torch.from_numpy(td.users), torch.from_numpy(td.posts), torch.from_numpy(td.post_author))
+    if mcfg.borrow_dropped and model.mode != "full":
+        raise ConfigError(f"borrow_dropped=true needs full propagation (this graph of {len(td.users)} edges: {model.mode}); pass propagation=full or drop it")
     if model.mode == "full":  # the item graph is O(N^2 D) to build: graphs trained with full propagation only
         model.set_item_graph(td.feats, td.present)
     elif mcfg.item_knn > 0:

@@ -425,6 +425,17 @@ def test_a_fixed_id_shrink_is_not_chosen_over(small, tmp_path):
     assert TrainConfig.preset("default").choose_id_shrink and not TrainConfig.preset("synth").choose_id_shrink
 
 
+def test_borrow_dropped_trains_and_refuses_what_it_cannot_train_for(small, tmp_path):
+    base = TrainConfig.preset("tiny", data=str(small), out=str(tmp_path / "r"), epochs=2)
+    for extra, why in ((["loss=full"], "loss='full'"), (["cold_knn=0"], "cold_knn=0"), (["propagation=cached"], "needs full propagation")):
+        with pytest.raises(ConfigError, match=why):
+            train(base.with_overrides(["borrow_dropped=true", *extra]))
+    out = train(base.with_overrides(["borrow_dropped=true", "post_id_dropout=0.5"]))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["valid"]["recall@20"] > 20 / 240  # above chance (240 posts)
+    assert load_run(out).config["borrow_dropped"] is True
+
+
 @pytest.fixture(scope="module")
 def temporal_small(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("temporal") / "ds", test_history="train+valid")
