@@ -57,7 +57,7 @@ def main() -> None:
         run_dir = args.out / f"run-s{seed}"
         if not _done(run_dir):
             cmd = [sys.executable, "-m", "recsys.cli", "train", "--data", str(data_dir), "--out", str(run_dir), "--preset",
-                   args.preset, "--seed", str(seed), "--set", "id_shrink=0", "final_eval=false", *args.overrides]
+                   args.preset, "--seed", str(seed), "--set", "id_shrink=0", "choose_id_shrink=false", "final_eval=false", *args.overrides]
             done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)  # progress bars kept out of the table
             if done.returncode:
                 raise SystemExit(f"training seed {seed} failed:\n{done.stderr[-3000:]}")
