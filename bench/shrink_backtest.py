@@ -15,7 +15,6 @@ median over the seeds (ties to the smaller kappa).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import subprocess
@@ -34,9 +33,9 @@ def _done(run_dir: Path) -> bool:
 def main() -> None:
     from bench.refit_backtest import backtest_dataset
     from recsys.dataset import load_dataset
-    from recsys.evaluation import evaluate
     from recsys.interactions import build_interaction_data
     from recsys.runs import load_run, scorer_from_run
+    from training.shrink import score_kappas
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True)
@@ -52,7 +51,7 @@ def main() -> None:
         print("backtest rows", backtest_dataset(args.data, data_dir), flush=True)
     ds = load_dataset(data_dir)
     data = build_interaction_data(ds)
-    figures: dict[float, list[float]] = {k: [] for k in args.kappas}
+    figures: dict[float, list[float]] = {float(k): [] for k in args.kappas}
     for seed in args.seeds:
         run_dir = args.out / f"run-s{seed}"
         if not _done(run_dir):
@@ -62,10 +61,7 @@ def main() -> None:
             if done.returncode:
                 raise SystemExit(f"training seed {seed} failed:\n{done.stderr[-3000:]}")
         run = load_run(run_dir)
-        for kappa in args.kappas:
-            run.model.cfg = dataclasses.replace(run.model.cfg, id_shrink=float(kappa))
-            scorer = scorer_from_run(run, ds, data).for_history(data.history_for("test"), "test")
-            r = evaluate(scorer, data, "test", ks=(20,))
+        for kappa, r in score_kappas(run, scorer_from_run(run, ds, data), data, "test", args.kappas):
             figures[kappa].append(r["metrics"]["recall@20"])
             buckets = "  ".join(f"{b} {v['recall@20']:.4f}" for b, v in r["buckets"]["history"].items())
             print(f"seed {seed} kappa {kappa:g}: recall@20 {r['metrics']['recall@20']:.4f} | {buckets}", flush=True)

@@ -89,8 +89,10 @@ class ModelConfig:
     # At inference a known user's ID part is w unit(ID row) + (1 - w) unit(ID bag of their current
     # history), w = n / (n + id_shrink), n = the row's train interactions (exported `user_support`):
     # a row fitted on few interactions leans on the posts the user engaged with, including those
-    # since training. 0 = the row alone. Valid cannot choose it (there the rows have seen the whole
-    # history); it is chosen on a backtest where they have not (bench/shrink_backtest.py).
+    # since training. 0 = the row alone. The default preset chooses it on valid after training
+    # (`training/shrink.py`: exact where test is scored from the history the rows were fitted on,
+    # a lower bound on temporal splits); the synth preset fixes it from a backtest where the rows
+    # have not seen the latest period (bench/shrink_backtest.py).
     id_shrink: float = 0.0
     # Popularity blend (`recsys.runs.LoadedRun`, "Popularity blend"): score = <u, p> +
     # pop_weight * w(n) * z(p), w(n) = pop_half / (pop_half + n) (1 where pop_half = 0), n = posts of
@@ -422,8 +424,8 @@ class Recommender(nn.Module):
             return out
         known = torch.nonzero(self.post_known).squeeze(1)  # (Np,) post rows with an ID row
         with torch.no_grad():
-            keys = borrow_keys(latents[known].detach())
-            query = borrow_keys(latents[posts[idx]].detach(), keys["key_mean"])["post_keys"]
+            keys = borrow_keys(latents[known])
+            query = borrow_keys(latents[posts[idx]], keys["key_mean"])["post_keys"]
             pos = torch.full((len(self.post_known),), -1, dtype=torch.int64)
             pos[known] = torch.arange(len(known))
         rows = borrowed_rows(query, keys["post_keys"], p_tab[known], self.cfg.cold_knn, exclude=pos[posts[idx]])

@@ -24,26 +24,35 @@ logger = logging.getLogger(__name__)
 KAPPAS = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)  # kappa: train interactions at which row and bag weigh alike
 
 
-def choose_id_shrink(run, scorer, data, kappas=KAPPAS) -> dict:
-    """Grid of kappa scored by valid recall@20 of `scorer` (a `recsys.runs.RunScorer` of `run`)
-    -> {"id_shrink", "valid_recall@20", "grid": [[kappa, recall], ...]}. Ties keep the smaller
-    kappa (0, the row alone, wins unless shrinking helps). `run.model.cfg` is left as it was."""
+def score_kappas(run, scorer, data, split: str, kappas=KAPPAS, ks=(20,)):
+    """For each kappa of `kappas`: (kappa, `recsys.evaluation.evaluate` result on `split`) of
+    `scorer` (a `recsys.runs.RunScorer` of `run`) with `run.model.cfg.id_shrink` = kappa. Post
+    vectors do not depend on kappa: only the user vectors are recomputed. `run.model.cfg` is left
+    as it was."""
     from recsys.evaluation import evaluate
     from recsys.runs import RunScorer
 
     if run.user_support is None:
-        raise ValueError(f"{run.run_dir}: choosing id_shrink needs the run's user_support (train interactions per user row)")
+        raise ValueError(f"{run.run_dir}: scoring id_shrink needs the run's user_support (train interactions per user row)")
     cfg = run.model.cfg
-    grid, best = [], None
     try:
         for kappa in kappas:
             run.model.cfg = dataclasses.replace(cfg, id_shrink=float(kappa))
             fresh = RunScorer(scorer.name, run, data, scorer.latents, scorer.posts.numpy(), scorer.histories)  # user vectors of this kappa
-            r = evaluate(fresh.for_history(data.history_for("valid"), "valid"), data, "valid", ks=(20,))["metrics"]["recall@20"]
-            grid.append([float(kappa), round(float(r), 6)])
-            if best is None or r > best[1] + 1e-12:
-                best = (float(kappa), float(r))
+            yield float(kappa), evaluate(fresh.for_history(data.history_for(split), split), data, split, ks=ks)
     finally:
         run.model.cfg = cfg
+
+
+def choose_id_shrink(run, scorer, data, kappas=KAPPAS) -> dict:
+    """Grid of kappa scored by valid recall@20 of `scorer` (a `recsys.runs.RunScorer` of `run`)
+    -> {"id_shrink", "valid_recall@20", "grid": [[kappa, recall], ...]}. Ties keep the smaller
+    kappa (0, the row alone, wins unless shrinking helps). `run.model.cfg` is left as it was."""
+    grid, best = [], None
+    for kappa, res in score_kappas(run, scorer, data, "valid", kappas):
+        r = float(res["metrics"]["recall@20"])
+        grid.append([kappa, round(r, 6)])
+        if best is None or r > best[1] + 1e-12:
+            best = (kappa, r)
     logger.info("id_shrink on valid: kappa=%s recall@20 %.4f (kappa=0: %.4f)", best[0], best[1], grid[0][1])
     return {"id_shrink": best[0], "valid_recall@20": best[1], "grid": grid}
