@@ -10,7 +10,9 @@ Shape legend: B batch (user, post) pairs, L history, N posts, U users, Z latent,
                        unknown author gets normalise(W_p latent_i): content only)
     user vector  u   = normalise(s * n(profile(history latents)) + n(e_u))
                        e_u = propagated user ID row, or, for a user unknown to the table, the
-                       mean of e_i over the history (ID bag)
+                       mean of e_i over the history (ID bag); with `id_shrink` kappa a known
+                       user's e_u = w n(row) + (1 - w) n(bag), w = n_train / (n_train + kappa)
+                       (`shrink_id`; training shrinks with `train_id_shrink`)
     n = L2 normalisation of each part (`part_norm`), s = `content_scale`.
     With `item_knn` > 0 (off by default) e_i also gets the mean of the ID rows of its k nearest
     posts by input features (`item_graph`, frozen, FREEDOM-style); with the popularity blend
@@ -94,6 +96,9 @@ class ModelConfig:
     # a lower bound on temporal splits); the synth preset fixes it from a backtest where the rows
     # have not seen the latest period (bench/shrink_backtest.py).
     id_shrink: float = 0.0
+    # Training: a known user's ID part is shrunk the same way with this kappa (0 = the row alone,
+    # dropped to the bag with `user_id_dropout`), so the model is fitted to the vectors it serves.
+    train_id_shrink: float = 0.0
     # Popularity blend (`recsys.runs.LoadedRun`, "Popularity blend"): score = <u, p> +
     # pop_weight * w(n) * z(p), w(n) = pop_half / (pop_half + n) (1 where pop_half = 0), n = posts of
     # the history the model reads. Chosen on valid after training (`training/blend.py`); 0 = off.
@@ -242,6 +247,7 @@ class Recommender(nn.Module):
             a = post_author[posts]
             self.author_known.copy_(torch.bincount(a[a >= 0], minlength=len(self.author_known))[: len(self.author_known)] > 0)
         self.user_known.copy_(torch.bincount(users, minlength=cfg.n_users)[: cfg.n_users] > 0)
+        self.user_count = torch.bincount(users, minlength=cfg.n_users)[: cfg.n_users].float()  # (U,) train interactions
         cnt = torch.bincount(posts, minlength=cfg.n_posts)[: cfg.n_posts].float()
         self.post_known.copy_(cnt > 0)
         self.log_q.copy_(torch.log((cnt + 1) / (cnt.sum() + cfg.n_posts)))
@@ -389,7 +395,9 @@ class Recommender(nn.Module):
         if rows is not None:
             u_tab, p_tab, a_tab = rows
             u_id = u_tab[batch.users]
-            bag, _ = id_bag(p_tab, hist)
+            bag, has_bag = id_bag(p_tab, hist)
+            if cfg.train_id_shrink > 0:
+                u_id = shrink_id(u_id, bag, has_bag, self.user_count[batch.users], cfg.train_id_shrink)
             drop_u = torch.rand(len(u_id), 1) < cfg.user_id_dropout if self.training else torch.zeros(len(u_id), 1, dtype=torch.bool)
             u_vec = self.combine(u_vec, torch.where(drop_u, bag, u_id))
             keep_p = (torch.rand(len(batch.posts), 1) >= cfg.post_id_dropout).float() if self.training else 1.0
@@ -494,7 +502,9 @@ class Recommender(nn.Module):
                 a_ui = (self._dinv[batch.users] * self._dinv[cfg.n_users + batch.posts]).unsqueeze(1) / (cfg.graph_layers + 1)
                 u_id = u_id - a_ui * E_p[pos_r].detach()
                 p_id = p_id - a_ui * E_u[u_inv].detach()
-            bag, _ = id_bag(p_tab, hist_r)
+            bag, has_bag = id_bag(p_tab, hist_r)
+            if cfg.train_id_shrink > 0:
+                u_id = shrink_id(u_id, bag, has_bag, self.user_count[batch.users], cfg.train_id_shrink)
             drop_u = torch.rand(B, 1) < cfg.user_id_dropout
             u_vec = self.combine(u_vec, torch.where(drop_u, bag, u_id))
             keep_p = (torch.rand(B, 1) >= cfg.post_id_dropout).float()
@@ -565,6 +575,15 @@ def post_vectors(model: Recommender, latents: torch.Tensor, id_rows: torch.Tenso
     return model.norm_post(v)
 
 
+def shrink_id(u_id: torch.Tensor, bag: torch.Tensor, has_bag: torch.Tensor, n: torch.Tensor, kappa: float) -> torch.Tensor:
+    """A known user's ID part leaning on their history's ID bag (`ModelConfig.id_shrink`):
+    w unit(row) + (1 - w) unit(bag), w = n / (n + kappa); the row alone where the history has no
+    ID row. u_id, bag (B, d); has_bag bool (B,); n float (B,) train interactions of each row."""
+    n = n.float().unsqueeze(1)  # (B, 1)
+    w = torch.where(has_bag.unsqueeze(1), n / (n + kappa), torch.ones_like(n))
+    return w * F.normalize(u_id, dim=-1) + (1 - w) * F.normalize(bag, dim=-1)
+
+
 def user_vectors(
     model: Recommender,
     hist_latents: torch.Tensor,
@@ -590,9 +609,7 @@ def user_vectors(
         if kappa > 0:
             if user_support is None:
                 raise ValueError("id_shrink > 0 needs each user row's train interactions (user_support)")
-            n = user_support[user_rows.clamp_min(0)].float().unsqueeze(1)  # (B, 1)
-            w = torch.where(has_bag.unsqueeze(1), n / (n + kappa), torch.ones_like(n))
-            u_id = w * F.normalize(u_id, dim=-1) + (1 - w) * F.normalize(bag, dim=-1)
+            u_id = shrink_id(u_id, bag, has_bag, user_support[user_rows.clamp_min(0)], kappa)
         v = model.combine(v, torch.where(known.unsqueeze(1), u_id, bag))
         has = has | known
     return model.norm_user(v), has

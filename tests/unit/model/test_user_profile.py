@@ -97,3 +97,37 @@ def test_id_shrink_leans_a_little_known_user_on_their_history():
     model.cfg = dataclasses.replace(model.cfg, id_shrink=5.0)
     with pytest.raises(ValueError, match="user_support"):
         user_vectors(model, lat, hist_rows, users, user_table, post_table)
+
+
+def test_training_shrinks_a_known_users_id_part_as_inference_does():
+    """train_id_shrink = kappa: the training loss sees the ID part `shrink_id` gives (the function
+    `user_vectors` serves with), in both propagation modes: kappa -> infinity is the bag alone
+    (as if the row were always dropped), kappa = 0 the row alone."""
+    from recsys.model import Batch, ModelConfig, Recommender
+
+    feats = {"x": torch.randn(6, 4, generator=torch.Generator().manual_seed(1))}
+    present = {"x": torch.ones(6, dtype=torch.bool)}
+    users, posts = torch.tensor([0, 0, 1, 1, 1, 2, 2]), torch.tensor([0, 1, 2, 3, 4, 0, 5])
+    batch = Batch(users=torch.tensor([0, 1, 2]), posts=torch.tensor([1, 4, 5]),
+                  history=torch.tensor([[-1, 0], [2, 3], [-1, 0]]), edge_idx=torch.tensor([1, 4, 6]))
+
+    def loss(mode: str, **kw) -> torch.Tensor:
+        kw = {"dropout": 0.0, "modality_dropout": 0.0, "post_id_dropout": 0.0, "user_id_dropout": 0.0, **kw}
+        cfg = ModelConfig(modalities=(("x", 4),), n_users=3, n_posts=6, dim=4, latent_dim=4, hidden=8, max_history=2, propagation=mode, **kw)
+        torch.manual_seed(0)
+        model = Recommender(cfg)
+        model.ids.reset_parameters(seed=0)
+        model.set_graph(users, posts)
+        model.train()
+        model.before_step(0)  # cached mode: the snapshot of the propagation
+        torch.manual_seed(0)
+        return model.losses(batch, feats, present)["retrieval"]
+
+    for mode in ("full", "cached"):
+        row_alone = loss(mode)
+        assert torch.equal(loss(mode, train_id_shrink=0.0), row_alone)
+        bag_alone = loss(mode, user_id_dropout=1.0)  # every user's ID part = the ID bag of their history
+        assert not torch.allclose(bag_alone, row_alone)
+        torch.testing.assert_close(loss(mode, train_id_shrink=1e9), bag_alone)
+        between = loss(mode, train_id_shrink=1.0)
+        assert not torch.allclose(between, row_alone) and not torch.allclose(between, bag_alone)
