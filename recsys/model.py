@@ -227,6 +227,7 @@ class Recommender(nn.Module):
         self.register_buffer("user_known", torch.zeros(cfg.n_users, dtype=torch.bool))
         self.register_buffer("post_known", torch.zeros(cfg.n_posts, dtype=torch.bool))
         self.register_buffer("log_q", torch.zeros(cfg.n_posts))
+        self.user_count = torch.zeros(cfg.n_users)  # (U,) train interactions per user row (`set_graph`; train_id_shrink)
         if n_authors:  # author row of each post row (-1 = none) and which author rows were trained
             self.register_buffer("post_author", torch.full((cfg.n_posts,), -1, dtype=torch.int64))
             self.register_buffer("author_known", torch.zeros(n_authors, dtype=torch.bool))

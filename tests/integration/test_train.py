@@ -436,6 +436,14 @@ def test_borrow_dropped_trains_and_refuses_what_it_cannot_train_for(small, tmp_p
     assert load_run(out).config["borrow_dropped"] is True
 
 
+def test_negative_shrink_kappas_are_refused_with_the_key_named(small, tmp_path):
+    base = TrainConfig.preset("tiny", data=str(small), out=str(tmp_path / "r"), epochs=1)
+    for key in ("id_shrink", "train_id_shrink"):
+        with pytest.raises(ConfigError, match=f"{key} must be >= 0 .* got -1.0"):
+            train(base.with_overrides([f"{key}=-1"]))
+    assert not (tmp_path / "r").exists()  # refused before anything was written
+
+
 @pytest.fixture(scope="module")
 def temporal_small(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("temporal") / "ds", test_history="train+valid")
