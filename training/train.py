@@ -158,8 +158,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # train_id_shrink=1 (training shrinks a known user's ID part the way serving does) chosen on TikTok
     # VALID over 3 seeds: 0.1200 / 0.1265 / 0.1173 against 0.1196 / 0.1232 / 0.1160 without (kappa 2:
     # 0.1196 / 0.1219 / 0.1164).
-    # Not taken (README, TikTok): 512-d (valid higher in 2 seeds of 3 only) and borrow_dropped (2 of 3;
-    # with post_id_dropout=0.3 it carries cold posts better, at a cost overall: lower in 2 of 3).
+    # Not taken (README, TikTok): 512-d (valid higher in 2 seeds of 3 only) and borrow_dropped (2 of 3,
+    # before and after train_id_shrink; with post_id_dropout=0.3 and train_id_shrink=0 it carries cold
+    # posts better, at a cost overall).
     "default": dict(epochs=15, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=3, choose_id_shrink=True,
                     model=dict(temperature=0.15, item_knn=10, dim=256, train_id_shrink=1.0)),
     # Content-rich data with authors (the synthetic platform). Chosen on the default-size platform's
