@@ -247,8 +247,8 @@ class Recommender(nn.Module):
             self.post_author.copy_(post_author)
             a = post_author[posts]
             self.author_known.copy_(torch.bincount(a[a >= 0], minlength=len(self.author_known))[: len(self.author_known)] > 0)
-        self.user_known.copy_(torch.bincount(users, minlength=cfg.n_users)[: cfg.n_users] > 0)
         self.user_count = torch.bincount(users, minlength=cfg.n_users)[: cfg.n_users].float()  # (U,) train interactions
+        self.user_known.copy_(self.user_count > 0)
         cnt = torch.bincount(posts, minlength=cfg.n_posts)[: cfg.n_posts].float()
         self.post_known.copy_(cnt > 0)
         self.log_q.copy_(torch.log((cnt + 1) / (cnt.sum() + cfg.n_posts)))

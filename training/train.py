@@ -429,8 +429,9 @@ def _in_memory_run(model: Recommender, td: TrainData, data, out: Path, ds_fp: st
             "user_table": ex["user_table"][torch.from_numpy(uk)].contiguous(),
             # distinct training users per ID-row post (the popularity blend's c_p)
             "post_pop": torch.from_numpy(np.bincount(td.posts, minlength=data.n_posts)[pk].astype(np.float32)),
-            # train interactions of each user row (`id_shrink`: how far the row is trusted)
-            "user_support": torch.from_numpy(np.bincount(td.users, minlength=data.n_users)[uk].astype(np.float32)),
+            # train interactions of each user row (`id_shrink`: how far the row is trusted), the
+            # counts training shrank with (`train_id_shrink`)
+            "user_support": model.user_count[torch.from_numpy(uk)].contiguous(),
         }
         if "author_table" in ex:
             ak = model.author_known.numpy()
