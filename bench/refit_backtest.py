@@ -5,7 +5,7 @@ backtest's valid. Then one `recsys train --set refit=on` gives both candidates o
 footing: the selection run (trained on the shortened train, as without a refit) and the refit
 (trained on it + the backtest's valid), both scored on the original valid.
 
-    .venv/bin/python bench/refit_backtest.py --data D --out W [--preset synth] [--seeds 0 1 2]
+    .venv/bin/python bench/refit_backtest.py --data D --out W [--preset default] [--seeds 0 1 2]
 
 Prints recall@20 per seed and per history bucket for both, and the median gain.
 """
@@ -60,7 +60,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--preset", default="synth")
+    p.add_argument("--preset", default="default")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--set", dest="overrides", nargs="*", default=[])
     args = p.parse_args()

@@ -5,7 +5,7 @@ shrinkage off, then every kappa of a grid scored on the backtest's test from tra
 histories: ID rows that have not seen the user's latest period, as between two trainings on a
 served platform. Valid cannot make this choice: there the rows have seen the whole history.
 
-    .venv/bin/python bench/shrink_backtest.py --data D --out W [--preset synth] [--seeds 0 1 2]
+    .venv/bin/python bench/shrink_backtest.py --data D --out W [--preset default] [--seeds 0 1 2]
         [--kappas 0 2 5 10 20 50] [--set key=value ...]
 
 Prints recall@20 per seed and kappa (overall and per history bucket) and the kappa with the best
@@ -40,7 +40,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--preset", default="synth")
+    p.add_argument("--preset", default="default")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--kappas", type=float, nargs="+", default=[0, 2, 5, 10, 20, 50])
     p.add_argument("--set", dest="overrides", nargs="*", default=[])

@@ -5,7 +5,7 @@ models by), the model rows averaged over their seeds.
 
     for D in 0 1 2; do
       recsys synth --out data-$D --seed $D && recsys encode --data data-$D && recsys split --data data-$D
-      for s in 0 1 2; do recsys train --data data-$D --out run-$D-$s --preset synth --seed $s; done
+      for s in 0 1 2; do recsys train --data data-$D --out run-$D-$s --seed $s; done
       recsys evaluate --data data-$D --run run-$D-0 --run run-$D-1 --run run-$D-2 --baseline popular \\
           --baseline itemknn --baseline lightgcn --baseline content-knn --split test --compare --out rep-$D
     done

@@ -444,6 +444,27 @@ def test_negative_shrink_kappas_are_refused_with_the_key_named(small, tmp_path):
     assert not (tmp_path / "r").exists()  # refused before anything was written
 
 
+def test_lr_decay_lowers_every_rate_after_each_epoch_without_a_valid_gain(small, tmp_path):
+    base = TrainConfig.preset("tiny", data=str(small), out=str(tmp_path / "r"), epochs=4, patience=10, ema=0.0)
+    for bad in ("lr_decay=0", "lr_decay=1.5"):
+        with pytest.raises(ConfigError, match="expected 0 < lr_decay <= 1, got"):
+            train(base.with_overrides([bad]))
+    assert not (tmp_path / "r").exists()  # refused before anything was written
+    # rates so small that valid cannot improve after the first epoch: every later epoch is flat
+    out = train(base.with_overrides(["lr_decay=0.5", "lr=1e-9", "id_lr=1e-9"]))
+    history = json.loads((out / "run.json").read_text())["history"]
+    best = -1.0
+    for rec in history:
+        flat = rec["valid_recall@20"] <= best
+        assert ("lr_scaled" in rec) == flat, rec  # lowered exactly after the flat epochs
+        best = max(best, rec["valid_recall@20"])
+    n_scaled = sum("lr_scaled" in r for r in history)
+    assert n_scaled >= 1
+    ck = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+    groups = [g for o in ck["optimizer"].get("optimizers", [ck["optimizer"]]) for g in o["param_groups"]]
+    assert groups and all(g["lr"] == pytest.approx(1e-9 * 0.5**n_scaled) for g in groups)
+
+
 @pytest.fixture(scope="module")
 def temporal_small(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("temporal") / "ds", test_history="train+valid")
@@ -453,12 +474,15 @@ def test_refit_trains_the_served_model_on_train_and_valid(temporal_small, tmp_pa
     from recsys.compare import compare
     from recsys.runs import SELECTION_DIR, run_for_split
 
-    out = train(TrainConfig.preset("tiny", data=str(temporal_small), out=str(tmp_path / "r"), epochs=3, refit="on", choose_id_shrink=True))
+    out = train(TrainConfig.preset("tiny", data=str(temporal_small), out=str(tmp_path / "r"), epochs=3, refit="on", choose_id_shrink=True, lr_decay=0.5))
     info = json.loads((out / "run.json").read_text())
     sel_info = json.loads((out / SELECTION_DIR / "run.json").read_text())
     assert sel_info["trained_on"] == ["train"] and info["trained_on"] == ["train", "valid"]
     assert info["selection"]["best_epoch"] == sel_info["best_epoch"] == len(info["history"])  # as many epochs
     assert "valid_recall@20" not in info["history"][-1]  # the refit never looks at valid
+    # the refit lowers its rates after the epochs where the selection run did (`lr_decay`)
+    decayed = [r["epoch"] for r in sel_info["history"] if "lr_scaled" in r and r["epoch"] < sel_info["best_epoch"]]
+    assert [r["epoch"] for r in info["history"] if "lr_scaled" in r] == decayed == info["selection"]["lr_scaled_after"]
     # the served model knows the valid interactions' posts and users; the selection run does not
     data = build_interaction_data(load_dataset(temporal_small))
     valid_posts = set(data.post_ids[np.unique(data.valid.indices)].tolist())
