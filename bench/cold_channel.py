@@ -22,7 +22,7 @@ import torch
 
 from recsys.dataset import load_dataset
 from recsys.evaluation import evaluate
-from recsys.interactions import build_interaction_data
+from recsys.interactions import build_interaction_data, rows_of
 from recsys.runs import RunScorer, VectorScorer, load_run, scorer_from_run
 
 SPLITS = ("valid", "test")
@@ -53,7 +53,7 @@ def main() -> None:
         if run.pop_weight > 0:
             raise SystemExit(f"{run_dir}: a run with the popularity blend is not handled here (its extra coordinate)")
         base = scorer_from_run(run, ds, data)
-        cold = torch.from_numpy(run._post_rows(np.asarray(data.post_ids, np.int64)) < 0)  # (N,)
+        cold = torch.from_numpy(rows_of(run.post_table_ids, np.asarray(data.post_ids, np.int64)) < 0)  # (N,) no ID row
         posts = base.posts
         warm_posts = torch.where(cold[:, None], torch.zeros_like(posts), posts)
         cold_posts = torch.where(cold[:, None], posts, torch.zeros_like(posts))

@@ -396,9 +396,7 @@ class Recommender(nn.Module):
         if rows is not None:
             u_tab, p_tab, a_tab = rows
             u_id = u_tab[batch.users]
-            bag, has_bag = id_bag(p_tab, hist)
-            if cfg.train_id_shrink > 0:
-                u_id = shrink_id(u_id, bag, has_bag, self.user_count[batch.users], cfg.train_id_shrink)
+            u_id, bag = self._train_user_id(u_id, p_tab, hist, batch.users)
             drop_u = torch.rand(len(u_id), 1) < cfg.user_id_dropout if self.training else torch.zeros(len(u_id), 1, dtype=torch.bool)
             u_vec = self.combine(u_vec, torch.where(drop_u, bag, u_id))
             keep_p = (torch.rand(len(batch.posts), 1) >= cfg.post_id_dropout).float() if self.training else 1.0
@@ -422,6 +420,15 @@ class Recommender(nn.Module):
             if cfg.content_weight > 0 and rows is not None:
                 out["content"] = self._retrieval(u, self.norm_post(p_content), batch, neg_content)
         return self._total(out, ae_out, torch.unique(batch.posts), feats)
+
+    def _train_user_id(self, u_id: torch.Tensor, p_tab: torch.Tensor, hist: torch.Tensor, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training's ID part of the batch's users and their history's ID bag: u_id (B, d) rows, p_tab
+        post ID rows, hist (B, L) post rows of the history, users (B,) -> (u_id shrunk towards the
+        bag with `train_id_shrink` as `user_vectors` serves it (`shrink_id`), bag (B, d))."""
+        bag, has_bag = id_bag(p_tab, hist)
+        if self.cfg.train_id_shrink > 0:
+            u_id = shrink_id(u_id, bag, has_bag, self.user_count[users], self.cfg.train_id_shrink)
+        return u_id, bag
 
     def _borrowed_for_dropped(self, latents: torch.Tensor, p_tab: torch.Tensor, posts: torch.Tensor, dropped: torch.Tensor) -> torch.Tensor:
         """(B, d): for the `dropped` positives, the ID rows they would borrow as cold posts (keys
@@ -503,9 +510,7 @@ class Recommender(nn.Module):
                 a_ui = (self._dinv[batch.users] * self._dinv[cfg.n_users + batch.posts]).unsqueeze(1) / (cfg.graph_layers + 1)
                 u_id = u_id - a_ui * E_p[pos_r].detach()
                 p_id = p_id - a_ui * E_u[u_inv].detach()
-            bag, has_bag = id_bag(p_tab, hist_r)
-            if cfg.train_id_shrink > 0:
-                u_id = shrink_id(u_id, bag, has_bag, self.user_count[batch.users], cfg.train_id_shrink)
+            u_id, bag = self._train_user_id(u_id, p_tab, hist_r, batch.users)
             drop_u = torch.rand(B, 1) < cfg.user_id_dropout
             u_vec = self.combine(u_vec, torch.where(drop_u, bag, u_id))
             keep_p = (torch.rand(B, 1) >= cfg.post_id_dropout).float()

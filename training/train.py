@@ -500,7 +500,7 @@ def train(cfg: TrainConfig) -> Path:
         raise ConfigError("train needs `data` (dataset dir) and `out` (run dir)")
     if not 0.0 < cfg.lr_decay <= 1.0:
         raise ConfigError(f"lr_decay multiplies the learning rates after an epoch without a valid gain: expected 0 < lr_decay <= 1, got {cfg.lr_decay}")
-    if cfg.lr_decay != 1.0 and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+    if cfg.lr_decay != 1.0 and _world()[1] > 1:
         raise ConfigError("lr_decay is single-process only (the sharded tables' fused optimizer keeps its own rate); pass lr_decay=1 under torchrun")
     if cfg.choose_id_shrink and float(cfg.model.get("id_shrink", 0.0) or 0.0) != 0.0:
         raise ConfigError(
