@@ -220,7 +220,7 @@ def _user_queries(run, histories, post_ids, latents, vectors, n_queries, seed) -
         if has.any():
             return q[has]
     pick = rng.choice(len(vectors), min(n_queries, len(vectors)), replace=False)
-    return vectors[pick]
+    return run.post_query(vectors[pick])
 
 
 def _jsonable(obj):

@@ -120,6 +120,13 @@ class EnsembleRun:
         parts = [m.post_vectors(self._lat(latents, k), post_ids, author_ids) for k, m in enumerate(self.members)]
         return (np.concatenate(parts, axis=1) * self._scale).astype(np.float32)
 
+    def post_query(self, vectors: np.ndarray) -> np.ndarray:
+        """Retrieval post vectors (N, sum d_k) -> the vectors to search similar posts with: each
+        member's part through the member's `post_query`."""
+        v = np.asarray(vectors, np.float32)
+        cuts = np.cumsum([0] + [int(m.dim) for m in self.members])
+        return np.concatenate([m.post_query(v[:, cuts[k]:cuts[k + 1]]) for k, m in enumerate(self.members)], axis=1).astype(np.float32)
+
     def user_vectors(self, history_latents: np.ndarray, history_post_ids: np.ndarray, user_ids: np.ndarray, return_mask: bool = False):
         """history_latents float32 (B, L, sum Z_k), history_post_ids int64 (B, L) (-1 = padding,
         most recent last) -> float32 (B, sum d_k) (+ has_profile bool (B,) with return_mask)."""

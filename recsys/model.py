@@ -17,7 +17,9 @@ Shape legend: B batch (user, post) pairs, L history, N posts, U users, Z latent,
     With `item_knn` > 0 (off by default) e_i also gets the mean of the ID rows of its k nearest
     posts by input features (`item_graph`, frozen, FREEDOM-style); with the popularity blend
     (`pop_weight` > 0, chosen on valid after training) both vectors get one more coordinate
-    (`recsys.runs.LoadedRun`).
+    (`recsys.runs.LoadedRun`); with the cold channel (`cold_scale` > 0, chosen on valid after
+    training) posts without an ID row meet the user vector combined with `cold_scale` instead of s
+    (`recsys.cold_channel`: 2d + 1 retrieval dims).
 
 Loss (weights in `ModelConfig`):
     retrieval: "softmax" = in-batch sampled softmax over the batch's posts with temperature and
@@ -104,6 +106,12 @@ class ModelConfig:
     # the history the model reads. Chosen on valid after training (`training/blend.py`); 0 = off.
     pop_weight: float = 0.0
     pop_half: float = 0.0
+    # Cold channel (`recsys.cold_channel`): a post without an ID row is scored by the user's vector
+    # combined with `cold_scale` instead of `content_scale` on the user side, plus `cold_offset`:
+    # score = <u_cold, p> + cold_offset. Chosen on valid after training (`training/cold.py`);
+    # cold_scale 0 = off (every post is scored by the same user vector).
+    cold_scale: float = 0.0
+    cold_offset: float = 0.0
     cold_knn: int = 10  # a post without an ID row borrows the ID rows of its k nearest ID-row
     # posts by centred-latent cosine (softmax-weighted, `recsys.borrow`); 0 = content only
     # Training: a positive whose ID row is dropped (`post_id_dropout`) gets what a cold post gets at
@@ -333,12 +341,13 @@ class Recommender(nn.Module):
         rows = self.post_author[post_rows]
         return author_rows[rows.clamp_min(0)] * (rows >= 0).unsqueeze(1)
 
-    def combine(self, content: torch.Tensor, id_part: torch.Tensor) -> torch.Tensor:
-        """content_scale * content + id part (rows of zeros = no ID); with `part_norm` each part
-        is L2-normalised first, so neither tower can swamp the other by growing its norm."""
+    def combine(self, content: torch.Tensor, id_part: torch.Tensor, content_scale: float | None = None) -> torch.Tensor:
+        """content_scale (the config's unless given) * content + id part (rows of zeros = no ID);
+        with `part_norm` each part is L2-normalised first, so neither tower can swamp the other by
+        growing its norm."""
         if self.cfg.part_norm:
             content, id_part = F.normalize(content, dim=-1), F.normalize(id_part, dim=-1)
-        return self.cfg.content_scale * content + id_part
+        return (self.cfg.content_scale if content_scale is None else content_scale) * content + id_part
 
     def norm_post(self, v: torch.Tensor) -> torch.Tensor:
         return F.normalize(v, dim=-1) if self.cfg.normalize == "both" else v
@@ -604,6 +613,28 @@ def user_vectors(
     -1 (then the ID part is the ID bag of the history); user_support float32 (Nu,): train
     interactions of each `user_table` row (needed when `id_shrink` > 0, see ModelConfig).
     -> (normalised (B, d), has_profile (B,))."""
+    content, id_part, has = user_parts(model, hist_latents, hist_rows, user_rows, user_table, post_table, user_support)
+    return combine_user(model, content, id_part), has
+
+
+def combine_user(model: Recommender, content: torch.Tensor, id_part: torch.Tensor | None, content_scale: float | None = None) -> torch.Tensor:
+    """The parts of `user_parts` -> normalised user vectors (B, d), the content part weighted by
+    `content_scale` (the config's unless given; the cold channel passes its own)."""
+    v = content if id_part is None else model.combine(content, id_part, content_scale)
+    return model.norm_user(v)
+
+
+def user_parts(
+    model: Recommender,
+    hist_latents: torch.Tensor,
+    hist_rows: torch.Tensor,
+    user_rows: torch.Tensor,
+    user_table: torch.Tensor | None,
+    post_table: torch.Tensor | None,
+    user_support: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """The two parts of B user vectors (arguments as `user_vectors`) -> (content (B, d), ID part
+    (B, d) or None without ID tables, has_profile bool (B,))."""
     hmask = hist_rows > -2
     v = model.user_content(hist_latents * hmask.unsqueeze(-1), hmask)
     has = hmask.any(1)
@@ -616,6 +647,5 @@ def user_vectors(
             if user_support is None:
                 raise ValueError("id_shrink > 0 needs each user row's train interactions (user_support)")
             u_id = shrink_id(u_id, bag, has_bag, user_support[user_rows.clamp_min(0)], kappa)
-        v = model.combine(v, torch.where(known.unsqueeze(1), u_id, bag))
-        has = has | known
-    return model.norm_user(v), has
+        return v, torch.where(known.unsqueeze(1), u_id, bag), has | known
+    return v, None, has

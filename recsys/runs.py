@@ -167,9 +167,23 @@ class LoadedRun:
         return int(self.model.cfg.latent_dim)
 
     @property
+    def cold_channel(self) -> bool:
+        """Whether cold posts are scored through the cold channel (`recsys.cold_channel`)."""
+        return float(self.model.cfg.cold_scale) > 0
+
+    @property
     def dim(self) -> int:
-        """Retrieval dimension: the model's `dim`, + 1 with the popularity blend."""
-        return int(self.model.cfg.dim) + (1 if self.pop_weight > 0 else 0)
+        """Retrieval dimension: the model's `dim` d (2d + 1 with the cold channel), + 1 with the
+        popularity blend."""
+        d = int(self.model.cfg.dim)
+        return (2 * d + 1 if self.cold_channel else d) + (1 if self.pop_weight > 0 else 0)
+
+    def post_query(self, vectors: np.ndarray) -> np.ndarray:
+        """Retrieval post vectors (N, dim) -> the vectors to search with for posts similar to them
+        (N, dim): the post vectors themselves, or with the cold channel `recsys.cold_channel.post_query`."""
+        from recsys.cold_channel import post_query
+
+        return post_query(vectors, int(self.model.cfg.dim)) if self.cold_channel else np.asarray(vectors, np.float32)
 
     @property
     def max_history(self) -> int:
@@ -210,6 +224,10 @@ class LoadedRun:
             if self.author_table is not None and author_ids is not None:
                 id_rows = id_rows + self.author_rows(np.asarray(author_ids, np.int64).reshape(-1))
         v = post_vectors(self.model, lat, id_rows).numpy()
+        if self.cold_channel:
+            from recsys.cold_channel import split_posts
+
+            v = split_posts(v, rows < 0, float(self.model.cfg.cold_offset))
         if self.pop_weight > 0:
             v = np.concatenate([v, self.post_popularity(rows)[:, None]], axis=1)
         return v
@@ -251,7 +269,7 @@ class LoadedRun:
         recent last), user_ids int64 (B,) (unknown -> no ID part) -> float32 (B, d).
         A user with neither history nor an ID row gets a zero vector (has_profile False; pass
         return_mask=True to get (vectors, has_profile bool (B,)))."""
-        from recsys.model import user_vectors
+        from recsys.model import combine_user, user_parts
 
         hp = np.asarray(history_post_ids, np.int64)
         if hp.ndim != 2:
@@ -259,7 +277,7 @@ class LoadedRun:
         rows = self._post_rows(hp.reshape(-1)).reshape(hp.shape)
         rows = np.where(hp < 0, -2, rows)  # -2 padding, -1 post without an ID row
         urows = rows_of(self.user_table_ids, np.asarray(user_ids, np.int64).reshape(-1))
-        v, has = user_vectors(
+        content, id_part, has = user_parts(
             self.model,
             torch.as_tensor(np.asarray(history_latents, np.float32)),
             torch.from_numpy(rows),
@@ -268,7 +286,12 @@ class LoadedRun:
             self.post_table,
             self.user_support,
         )
-        v = (v * has.unsqueeze(1)).numpy()
+        v = (combine_user(self.model, content, id_part) * has.unsqueeze(1)).numpy()
+        if self.cold_channel:
+            from recsys.cold_channel import join_users
+
+            cold = (combine_user(self.model, content, id_part, float(self.model.cfg.cold_scale)) * has.unsqueeze(1)).numpy()
+            v = join_users(v, cold, has.numpy())
         if self.pop_weight > 0:
             w = self.popularity_weight((hp >= 0).sum(1)) * has.numpy()
             v = np.concatenate([v, w[:, None]], axis=1)
@@ -349,12 +372,12 @@ def load_run(run_dir: Path) -> LoadedRun:
     )
 
 
-CHOSEN_KEYS = ("pop_weight", "pop_half", "id_shrink")  # inference keys chosen on valid after training
+CHOSEN_KEYS = ("pop_weight", "pop_half", "id_shrink", "cold_scale", "cold_offset")  # inference keys chosen on valid after training
 
 
 def set_chosen_config(run_dir: Path, **keys: float) -> None:
     """Write inference keys chosen on valid after training (`CHOSEN_KEYS`: the popularity blend,
-    `id_shrink`) into `run_dir/model.pt`'s config (atomically)."""
+    `id_shrink`, the cold channel) into `run_dir/model.pt`'s config (atomically)."""
     unknown = sorted(set(keys) - set(CHOSEN_KEYS))
     if unknown:
         raise ValueError(f"set_chosen_config takes {list(CHOSEN_KEYS)}, got {unknown}")

@@ -194,6 +194,7 @@ class ServingState:
             if j < 0:
                 raise NotFound(f"post {post_id} not found (unknown or deleted)")
             q = delta.vectors[j]
+        q = self.model.post_query(q[None])[0]  # cosine of the model's post vectors, cold channel or not
         excl = np.concatenate([tomb, [row] if row >= 0 else EMPTY]).astype(np.int64)
         p = Prepared(k=k, user_id=None, user_known=False, hist=EMPTY, query=q, excl_all=excl,
                      excl_ids=np.array([post_id], np.int64), excl_authors=set(), cutoff_row=0, cutoff_us=NULL_TS, author_cap=None,

@@ -13,6 +13,7 @@ import torch
 from scipy.special import erf
 
 from recsys import explain
+from recsys.cold_channel import model_part
 
 
 class WhyModality:
@@ -25,6 +26,7 @@ class WhyModality:
         cfg = dict(getattr(model, "config", {}) or {})
         self.bundle, self.model = bundle, model
         self.content_scale = float(cfg.get("content_scale", 0.5))
+        self.cold_channel = float(cfg.get("cold_scale", 0.0) or 0.0) > 0  # recsys.cold_channel
         # the exact content / ID split holds for part-normalised, unit post vectors (recsys.explain)
         self.has_id = getattr(model, "post_table", None) is not None
         self.decomposable = bool(cfg.get("part_norm", True)) and cfg.get("normalize", "both") == "both"
@@ -70,8 +72,13 @@ class WhyModality:
         if self.has_id and self.decomposable and query is not None:
             content = self._content(np.asarray(latents)[:, : self.z])  # (K, d): the model's part; a popularity coordinate after it is left out
             d = content.shape[1]
-            p = np.asarray(vectors)[:, :d] * np.float32(self.part_scale)  # unit post parts
-            shares = explain.id_share(np.asarray(query)[:d], p, content, self.content_scale)
+            v, q = np.asarray(vectors) * np.float32(self.part_scale), np.asarray(query, np.float32)
+            if self.cold_channel:  # a cold post is scored by the user's cold vector (recsys.cold_channel)
+                p, cold = model_part(v, d)
+                q = np.where(cold[:, None], q[None, d:2 * d], q[None, :d])  # (K, d)
+            else:
+                p, q = v[:, :d], q[:d]  # unit post parts
+            shares = explain.id_share(q, p, content, self.content_scale)
         else:
             shares = np.zeros(k) if not self.has_id else np.full(k, np.nan)
         if not self.needs_why_rows:

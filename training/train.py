@@ -52,6 +52,7 @@ from recsys.runs import (
     set_chosen_config,
 )
 from training.blend import choose_pop_blend
+from training.cold import choose_cold_channel
 from training.shrink import choose_id_shrink
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,10 @@ class TrainConfig:
     # ID bag) on valid (`training/shrink.py`), before the popularity blend; a refit takes the
     # selection run's choice. Off: the model key `id_shrink` as configured.
     choose_id_shrink: bool = False
+    # After training, choose the cold channel (model keys cold_scale / cold_offset: how posts
+    # without an ID row are scored, `recsys.cold_channel`) on valid (`training/cold.py`), after
+    # id_shrink and before the popularity blend; a refit takes the selection run's choice.
+    cold_channel: bool = True
     # Train this many runs of the config from seeds seed, seed + 1, ... and serve them as one
     # ensemble run (`recsys.ensemble`: vectors side by side, score = the members' mean score; the
     # retrieval dimension and the training time grow K-fold). 1 = one run.
@@ -184,8 +189,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (chosen by the `auto` rule at this size anyway), cold posts placed by content + author
     # (cold_knn=0: borrowing the k nearest ID rows costs cold x known x d, minutes per validation
     # at a million posts), one epoch, no popularity blend (its choice is ~40 valid rankings: hours
-    # at this size).
-    "scale": dict(epochs=1, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=1, pop_blend=False, model=dict(temperature=0.15, propagation="cached", cold_knn=0)),
+    # at this size; the cold channel's grid is ~30).
+    "scale": dict(epochs=1, batch_size=2048, lr=1e-3, id_lr=1e-2, patience=1, pop_blend=False, cold_channel=False, model=dict(temperature=0.15, propagation="cached", cold_knn=0)),
 }
 
 
@@ -507,6 +512,11 @@ def train(cfg: TrainConfig) -> Path:
             f"id_shrink={cfg.model['id_shrink']} is fixed, but choose_id_shrink=true (preset {cfg.preset!r}) chooses it on "
             "valid after training: pass choose_id_shrink=false to keep the fixed value"
         )
+    if cfg.cold_channel and float(cfg.model.get("cold_scale", 0.0) or 0.0) != 0.0:
+        raise ConfigError(
+            f"cold_scale={cfg.model['cold_scale']} is fixed, but cold_channel=true (preset {cfg.preset!r}) chooses it on "
+            "valid after training: pass cold_channel=false to keep the fixed value"
+        )
     ds = load_dataset(Path(cfg.data))
     data = build_interaction_data(ds)
     if cfg.members != 1:
@@ -526,7 +536,7 @@ def train(cfg: TrainConfig) -> Path:
                  "lr_scaled_after": [r["epoch"] for r in info.get("history", []) if r.get("lr_scaled") and r["epoch"] < epochs]}
     chosen = load_run(sel).config  # the selection run's popularity blend and id_shrink, chosen on valid
     model = {**cfg.model, **{k: chosen.get(k, 0.0) for k in CHOSEN_KEYS}}
-    refit_cfg = dataclasses.replace(cfg, epochs=epochs, resume=False, model=model, choose_id_shrink=False)
+    refit_cfg = dataclasses.replace(cfg, epochs=epochs, resume=False, model=model, choose_id_shrink=False, cold_channel=False)
     return _fit(refit_cfg, ds, data, ("train", "valid"), selection)
 
 
@@ -765,10 +775,14 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
         print(f"rank {rank}: peak RSS {peak_rss_mb / 1024:.2f} GB", flush=True)
     if main:
         best = load_run(out)
-        blend = shrink = None
+        blend = shrink = cold = None
         if selection is None and cfg.choose_id_shrink and best.user_table is not None:
             shrink = choose_id_shrink(best, scorer_from_run(best, ds, data), data)
             set_chosen_config(out, id_shrink=shrink["id_shrink"])
+            best = load_run(out)
+        if selection is None and cfg.cold_channel and best.post_table is not None:
+            cold = choose_cold_channel(best, scorer_from_run(best, ds, data), data)
+            set_chosen_config(out, cold_scale=cold["cold_scale"], cold_offset=cold["cold_offset"])
             best = load_run(out)
         if selection is None and cfg.pop_blend and best.post_pop is not None:
             blend = choose_pop_blend(best, scorer_from_run(best, ds, data), data)
@@ -787,11 +801,13 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
                 selection["test_without_refit"] = sel_metrics["test"]
                 blend = sel_metrics.get("pop_blend")  # chosen on valid by the selection run
                 shrink = sel_metrics.get("id_shrink")
+                cold = sel_metrics.get("cold_channel")
             metrics = {
                 "selected_on": "valid recall@20",
                 "best_epoch": state["best_epoch"],
                 "refit": None if selection is None else {"trained_on": list(splits), "selection": selection},
                 "id_shrink": shrink,
+                "cold_channel": cold,
                 "pop_blend": blend,
                 "valid": valid_metrics,
                 "test": res["metrics"],

@@ -30,12 +30,15 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert recsys_main(["synth", "--out", str(data), "--size", "tiny", "--string-ids", "--new-users", "0.3", "--no-progress"]) == 0
     assert recsys_main(["encode", "--data", str(data), "--no-progress"]) == 0
     assert recsys_main(["split", "--data", str(data)]) == 0
-    # id_shrink: known users' ID rows lean on their history (recsys.model), served as scored offline
-    assert recsys_main(["train", "--data", str(data), "--out", str(run), "--preset", "tiny", "--set", "id_shrink=5"]) == 0
+    # id_shrink: known users' ID rows lean on their history (recsys.model); the cold channel on
+    # (recsys.cold_channel: posts without an ID row meet another user vector): served as scored offline
+    assert recsys_main(["train", "--data", str(data), "--out", str(run), "--preset", "tiny", "--set", "id_shrink=5",
+                        "cold_channel=false", "cold_scale=0.2", "cold_offset=0.03"]) == 0
     assert recsys_main(["evaluate", "--data", str(data), "--run", str(run), "--baseline", "popular", "--split", "test", "--out", str(rep)]) == 0
     assert recsys_main(["build-index", "--run", str(run), "--data", str(data), "--out", str(root)]) == 0
     ds = load_dataset(data)
     loaded = load_run(run)
+    assert loaded.cold_channel and loaded.dim == 2 * loaded.model.cfg.dim + 1 + (loaded.pop_weight > 0)
     post_ids = ds.posts["post_id"].to_numpy()
     lat, vec = catalogue_vectors(loaded, load_features(data), post_ids, post_authors(ds, post_ids))
     return {"data": data, "root": root, "ds": ds, "run": loaded, "lat": lat, "vec": vec, "post_ids": post_ids, "report": rep}

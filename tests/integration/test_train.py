@@ -417,6 +417,59 @@ def test_id_shrink_is_chosen_on_valid_before_the_blend(small, tmp_path):
     assert served == pytest.approx(blend["valid_recall@20"], abs=1e-6)
 
 
+def test_cold_channel_is_chosen_on_valid_and_scores_cold_posts_by_their_own_user_vector(tiny_run, small, tmp_path):
+    import dataclasses
+    import shutil
+
+    from recsys.runs import aligned_features, set_chosen_config
+    from training.cold import OFFSETS, RATIOS
+
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    cold, blend = metrics["cold_channel"], metrics["pop_blend"]
+    s = float(load_run(tiny_run).model.cfg.content_scale)
+    assert [g[:2] for g in cold["grid"]] == [[r * s, c] for r in RATIOS for c in OFFSETS]
+    assert cold["grid"][0][:2] == [s, 0.0]  # the channel off comes first
+    best = max((g[2], g[3]) for g in cold["grid"])  # valid recall@20, then valid cold-post recall@20
+    first = next(g for g in cold["grid"] if (g[2], g[3]) == best)
+    assert [cold["cold_scale"], cold["cold_offset"]] == ([0.0, 0.0] if first is cold["grid"][0] else first[:2])
+    assert blend["grid"][0][2] == pytest.approx(cold["valid_recall@20"], abs=1e-6)  # the blend is chosen on top
+
+    off, on, same = tmp_path / "off", tmp_path / "on", tmp_path / "same"
+    for d, keys in ((off, dict(cold_scale=0.0, cold_offset=0.0)), (on, dict(cold_scale=0.2, cold_offset=0.05)), (same, dict(cold_scale=s, cold_offset=0.0))):
+        shutil.copytree(tiny_run, d)
+        set_chosen_config(d, pop_weight=0.0, pop_half=0.0, **keys)
+    r0, r1, r2 = load_run(off), load_run(on), load_run(same)
+    assert r1.dim == 2 * r0.dim + 1 and r1.cold_channel and not r0.cold_channel
+    data = build_interaction_data(load_dataset(small))
+    ids = data.post_ids
+    f, p, _ = aligned_features(small, ids)
+    lat = r0.post_latents(f, p)
+    p0, p1 = r0.post_vectors(lat, ids), r1.post_vectors(lat, ids)
+    is_cold = np.isin(ids, r0.post_table_ids, invert=True)
+    assert is_cold.any() and (~is_cold).any()
+    lookup = latent_lookup(ids, lat)
+    hists, users = [np.zeros(0, np.int64), ids[:3], ids[5:9]], np.array([-1, -1, data.user_ids[0]], np.int64)
+    u0, has = user_vectors(r0, hists, users, lookup)
+    u1, _ = user_vectors(r1, hists, users, lookup)
+    r0.model.cfg = dataclasses.replace(r0.model.cfg, content_scale=0.2)  # the user side with cold_scale
+    u_lam, _ = user_vectors(r0, hists, users, lookup)
+    want = np.where(is_cold[None, :], u_lam @ p0.T + 0.05, u0 @ p0.T) * has[:, None]
+    assert not has[0] and np.allclose(u1 @ p1.T, want, atol=1e-5)
+    # cold_scale = content_scale, offset 0: the channel-off scores
+    u2, _ = user_vectors(r2, hists, users, lookup)
+    assert np.allclose(u2 @ r2.post_vectors(lat, ids).T, u0 @ p0.T, atol=1e-5)
+    # "similar posts" searches with post-as-query vectors: the cosine of the model's post vectors
+    assert np.allclose(r1.post_query(p1) @ p1.T, p0 @ p0.T, atol=1e-5)
+
+
+def test_a_fixed_cold_scale_is_not_chosen_over(small, tmp_path):
+    cfg = TrainConfig.preset("tiny", data=str(small), out=str(tmp_path / "r")).with_overrides(["cold_scale=0.2"])
+    with pytest.raises(ConfigError, match="cold_scale=0.2 is fixed, but cold_channel=true .*cold_channel=false"):
+        train(cfg)
+    assert not (tmp_path / "r").exists()
+    assert TrainConfig.preset("default").cold_channel and not TrainConfig.preset("scale").cold_channel
+
+
 def test_a_fixed_id_shrink_is_not_chosen_over(small, tmp_path):
     cfg = TrainConfig.preset("default", data=str(small), out=str(tmp_path / "r")).with_overrides(["id_shrink=5"])
     with pytest.raises(ConfigError, match="id_shrink=5.0 is fixed, but choose_id_shrink=true .*choose_id_shrink=false"):
@@ -489,7 +542,7 @@ def test_refit_trains_the_served_model_on_train_and_valid(temporal_small, tmp_pa
     served, sel = load_run(out), load_run(out / SELECTION_DIR)
     assert valid_posts <= set(served.post_table_ids.tolist())
     assert not valid_posts <= set(sel.post_table_ids.tolist())
-    for key in ("pop_weight", "pop_half", "id_shrink"):  # what was chosen on valid carries over
+    for key in ("pop_weight", "pop_half", "id_shrink", "cold_scale", "cold_offset"):  # what was chosen on valid carries over
         assert served.config[key] == sel.config[key]
     # valid is scored through the selection run (the served model has seen valid); test through the refit
     assert run_for_split(out, "valid") == out / SELECTION_DIR and run_for_split(out, "test") == out

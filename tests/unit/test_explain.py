@@ -29,6 +29,10 @@ def test_id_share_matches_the_models_decomposition(scale):
     np.testing.assert_allclose(t_c + t_i, p @ u, atol=1e-5)
     np.testing.assert_allclose(got, np.abs(t_i) / (np.abs(t_c) + np.abs(t_i)), atol=1e-4)
     assert got[0] == 0.0 and (got[1:] > 0).all()
+    # one query per post (the cold channel's cold posts meet another user vector): row by row the same
+    qs = rng.standard_normal((6, 16)).astype(np.float32)
+    per_row = explain.id_share(qs, p, content.numpy(), scale)
+    np.testing.assert_allclose(per_row, [explain.id_share(q, p[k:k + 1], content.numpy()[k:k + 1], scale)[0] for k, q in enumerate(qs)], atol=1e-6)
 
 
 def test_content_modality_picks_the_code_closest_to_the_history_post():

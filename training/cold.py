@@ -1,0 +1,70 @@
+"""Choose the cold channel of a trained run on VALID (`recsys.cold_channel`): a post without an ID
+row is scored <u_lam, p> + c, u_lam the user's vector with `cold_scale` lam on the user side.
+
+Why: cold posts are ranked by their content (and the ID rows they borrow) only; how much of the
+user's content profile should meet them, and how far they should be lifted or lowered against
+posts the model has ID rows for, depends on the dataset: chosen here on valid, never on test.
+
+Grid: lam = r * content_scale for r in RATIOS, c in OFFSETS. r = 1, c = 0 is the channel off (the
+scores of the run as trained). Selection, fixed before any figure was seen: the highest valid
+recall@20; among equal ones the highest valid recall@20 on cold posts (the posts this channel is
+for); among those the first of the grid's order, which starts with the channel off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+RATIOS = (1.0, 0.25, 0.5, 0.75, 1.5, 2.0)  # lam / content_scale (1 first: with c = 0 the channel off)
+OFFSETS = (0.0, -0.05, 0.025, 0.05, 0.1)  # c (scores <u, p> are cosines in [-1, 1])
+
+
+def score_grid(run, scorer, data, split: str, ratios=RATIOS, offsets=OFFSETS, ks=(20,)):
+    """For each (lam, c) of the grid: (lam, c, `recsys.evaluation.evaluate` result on `split`) of
+    `scorer` (a `recsys.runs.RunScorer` of `run`, the channel off) with the channel at (lam, c).
+    Post vectors are split from the scorer's; user vectors are recomputed once per lam.
+    `run.model.cfg` is left as it was."""
+    from recsys.cold_channel import split_posts
+    from recsys.evaluation import evaluate
+    from recsys.interactions import rows_of
+    from recsys.runs import RunScorer
+
+    if run.cold_channel or run.pop_weight > 0:
+        raise ValueError(f"{run.run_dir}: the cold channel is chosen on a run without it and without the popularity blend")
+    cfg = run.model.cfg
+    s = float(cfg.content_scale)
+    base = scorer.posts.numpy()  # (N, d)
+    cold = rows_of(run.post_table_ids, np.asarray(data.post_ids, np.int64)) < 0  # (N,) no ID row
+    try:
+        for r in ratios:
+            for c in offsets:
+                run.model.cfg = dataclasses.replace(cfg, cold_scale=float(r * s), cold_offset=float(c))
+                fresh = RunScorer(scorer.name, run, data, scorer.latents, split_posts(base, cold, c), scorer.histories)
+                yield float(r * s), float(c), evaluate(fresh.for_history(data.history_for(split), split), data, split, ks=ks)
+    finally:
+        run.model.cfg = cfg
+
+
+def choose_cold_channel(run, scorer, data, ratios=RATIOS, offsets=OFFSETS) -> dict:
+    """The grid scored on valid (module docstring) -> {"cold_scale", "cold_offset" (cold_scale 0 =
+    off), "valid_recall@20", "valid_cold_recall@20", "grid": [[lam, c, recall, cold recall], ...]}.
+    `run.model.cfg` is left as it was."""
+    s = float(run.model.cfg.content_scale)
+    if s <= 0 or run.post_table is None:
+        logger.info("cold channel: not chosen (content_scale %s, ID table %s)", s, run.post_table is not None)
+        return {"cold_scale": 0.0, "cold_offset": 0.0, "valid_recall@20": None, "valid_cold_recall@20": None, "grid": []}
+    grid, best = [], None
+    for lam, c, res in score_grid(run, scorer, data, "valid", ratios, offsets):
+        key = (float(res["metrics"]["recall@20"]), float(res["buckets"]["items"]["cold"]["recall@20"] or 0.0))
+        grid.append([lam, c, round(key[0], 6), round(key[1], 6)])
+        if best is None or key > best[2]:
+            best = (lam, c, key)
+    lam, c, (r, rc) = best
+    off = lam == s and c == 0.0
+    logger.info("cold channel on valid: lam=%s c=%s recall@20 %.4f cold %.4f (off: %.4f cold %.4f)", lam, c, r, rc, grid[0][2], grid[0][3])
+    return {"cold_scale": 0.0 if off else lam, "cold_offset": 0.0 if off else c, "valid_recall@20": r, "valid_cold_recall@20": rc, "grid": grid}
