@@ -433,7 +433,7 @@ class Recommender(nn.Module):
     def _train_user_id(self, u_id: torch.Tensor, p_tab: torch.Tensor, hist: torch.Tensor, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Training's ID part of the batch's users and their history's ID bag: u_id (B, d) rows, p_tab
         post ID rows, hist (B, L) post rows of the history, users (B,) -> (u_id shrunk towards the
-        bag with `train_id_shrink` as `user_vectors` serves it (`shrink_id`), bag (B, d))."""
+        bag with `train_id_shrink` as `user_parts` serves it (`shrink_id`), bag (B, d))."""
         bag, has_bag = id_bag(p_tab, hist)
         if self.cfg.train_id_shrink > 0:
             u_id = shrink_id(u_id, bag, has_bag, self.user_count[users], self.cfg.train_id_shrink)
@@ -599,24 +599,6 @@ def shrink_id(u_id: torch.Tensor, bag: torch.Tensor, has_bag: torch.Tensor, n: t
     return w * F.normalize(u_id, dim=-1) + (1 - w) * F.normalize(bag, dim=-1)
 
 
-def user_vectors(
-    model: Recommender,
-    hist_latents: torch.Tensor,
-    hist_rows: torch.Tensor,
-    user_rows: torch.Tensor,
-    user_table: torch.Tensor | None,
-    post_table: torch.Tensor | None,
-    user_support: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """hist_latents (B, L, Z); hist_rows int64 (B, L): row in `post_table`, -1 = a post without an
-    ID row (its latent still counts), -2 = padding; user_rows int64 (B,): row in `user_table` or
-    -1 (then the ID part is the ID bag of the history); user_support float32 (Nu,): train
-    interactions of each `user_table` row (needed when `id_shrink` > 0, see ModelConfig).
-    -> (normalised (B, d), has_profile (B,))."""
-    content, id_part, has = user_parts(model, hist_latents, hist_rows, user_rows, user_table, post_table, user_support)
-    return combine_user(model, content, id_part), has
-
-
 def combine_user(model: Recommender, content: torch.Tensor, id_part: torch.Tensor | None, content_scale: float | None = None) -> torch.Tensor:
     """The parts of `user_parts` -> normalised user vectors (B, d), the content part weighted by
     `content_scale` (the config's unless given; the cold channel passes its own)."""
@@ -633,8 +615,13 @@ def user_parts(
     post_table: torch.Tensor | None,
     user_support: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """The two parts of B user vectors (arguments as `user_vectors`) -> (content (B, d), ID part
-    (B, d) or None without ID tables, has_profile bool (B,))."""
+    """The two parts of B user vectors, for `combine_user`.
+
+    hist_latents (B, L, Z); hist_rows int64 (B, L): row in `post_table`, -1 = a post without an
+    ID row (its latent still counts), -2 = padding; user_rows int64 (B,): row in `user_table` or
+    -1 (then the ID part is the ID bag of the history); user_support float32 (Nu,): train
+    interactions of each `user_table` row (needed when `id_shrink` > 0, see ModelConfig).
+    -> (content (B, d), ID part (B, d) or None without ID tables, has_profile bool (B,))."""
     hmask = hist_rows > -2
     v = model.user_content(hist_latents * hmask.unsqueeze(-1), hmask)
     has = hmask.any(1)

@@ -69,7 +69,7 @@ def test_id_shrink_leans_a_little_known_user_on_their_history():
     import pytest
     import torch.nn.functional as F
 
-    from recsys.model import ModelConfig, Recommender, user_vectors
+    from recsys.model import ModelConfig, Recommender, combine_user, user_parts
 
     torch.manual_seed(0)
     model = Recommender(ModelConfig(modalities=(("x", 4),), n_users=3, n_posts=5, latent_dim=4, dim=6, max_history=3)).eval()
@@ -82,9 +82,9 @@ def test_id_shrink_leans_a_little_known_user_on_their_history():
     def id_part(kappa: float) -> torch.Tensor:
         """The ID part the model combined with the content part (content_scale 0 isolates it)."""
         model.cfg = dataclasses.replace(model.cfg, id_shrink=kappa, content_scale=0.0)
-        v, has = user_vectors(model, lat, hist_rows, users, user_table, post_table, support)
+        content, ids, has = user_parts(model, lat, hist_rows, users, user_table, post_table, support)
         assert has.all()
-        return v
+        return combine_user(model, content, ids)
 
     bag = torch.stack([post_table[[0, 2]].mean(0), post_table[[1, 3, 4]].mean(0)])
     row = user_table[:2]
@@ -96,12 +96,12 @@ def test_id_shrink_leans_a_little_known_user_on_their_history():
         torch.testing.assert_close(got[2], F.normalize(user_table[2], dim=-1), atol=1e-5, rtol=1e-5)  # no bag: the row
     model.cfg = dataclasses.replace(model.cfg, id_shrink=5.0)
     with pytest.raises(ValueError, match="user_support"):
-        user_vectors(model, lat, hist_rows, users, user_table, post_table)
+        user_parts(model, lat, hist_rows, users, user_table, post_table)
 
 
 def test_training_shrinks_a_known_users_id_part_as_inference_does():
     """train_id_shrink = kappa: the training loss sees the ID part `shrink_id` gives (the function
-    `user_vectors` serves with), in both propagation modes: kappa -> infinity is the bag alone
+    `user_parts` serves with), in both propagation modes: kappa -> infinity is the bag alone
     (as if the row were always dropped), kappa = 0 the row alone."""
     from recsys.model import Batch, ModelConfig, Recommender
 
