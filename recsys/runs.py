@@ -180,10 +180,15 @@ class LoadedRun:
 
     def post_query(self, vectors: np.ndarray) -> np.ndarray:
         """Retrieval post vectors (N, dim) -> the vectors to search with for posts similar to them
-        (N, dim): the post vectors themselves, or with the cold channel `recsys.cold_channel.post_query`."""
+        (N, dim), whose inner product with any post's retrieval vector is the cosine of the two
+        posts' model vectors: with the cold channel `recsys.cold_channel.post_query`, else the post
+        vectors with the popularity coordinate (if any) zeroed."""
         from recsys.cold_channel import post_query
 
-        return post_query(vectors, int(self.model.cfg.dim)) if self.cold_channel else np.asarray(vectors, np.float32)
+        d, v = int(self.model.cfg.dim), np.asarray(vectors, np.float32)
+        if self.cold_channel:
+            return post_query(v, d)
+        return v if v.shape[1] == d else np.concatenate([v[:, :d], np.zeros_like(v[:, d:])], axis=1)
 
     @property
     def max_history(self) -> int:

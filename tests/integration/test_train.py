@@ -394,6 +394,7 @@ def test_popularity_blend_is_one_more_coordinate(tiny_run, small, tmp_path):
     want = np.where(has, 0.5 * 5.0 / (5.0 + n), 0.0)  # nobody-knows-you: no vector, the population prior
     assert np.allclose(u1[:, -1], want, atol=1e-6) and np.allclose(u1[:, :-1], u0)
     assert np.allclose(u1 @ p1.T, u0 @ p0.T + want[:, None] * p1[:, -1][None, :], atol=1e-5)
+    assert np.allclose(r1.post_query(p1) @ p1.T, p0 @ p0.T, atol=1e-5)  # "similar posts": popularity left out
 
 
 def test_id_shrink_is_chosen_on_valid_before_the_blend(small, tmp_path):
