@@ -4,7 +4,8 @@ the grid's base; a run with the popularity blend is scored without it):
 
     .venv/bin/python bench/cold_channel.py --data D --run R0 [--run R1 ...]
 
-Prints, per run, the choice valid makes (the training rule) and for every (lam, c) of the grid:
+Prints, per run, the choice valid makes (the training rule) and for every (lam, c) tried
+(the grid, then its extension past the edge, in the order valid tried them):
 valid and test recall@20, overall and on cold posts. Read valid to choose; test is a diagnostic.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from recsys.dataset import load_dataset
 from recsys.interactions import build_interaction_data
 from recsys.runs import load_run, scorer_from_run
-from training.cold import choose_cold_channel, score_grid
+from training.cold import choose_cold_channel, score_points
 
 
 def main() -> None:
@@ -34,10 +35,10 @@ def main() -> None:
         run.config = {**run.config, "pop_weight": 0.0}
         scorer = scorer_from_run(run, ds, data)
         choice = choose_cold_channel(run, scorer, data)
-        test = {(lam, c): r for lam, c, r in score_grid(run, scorer, data, "test")}
+        s = float(run.model.cfg.content_scale)
+        test = [r for _, _, r in score_points(run, scorer, data, "test", [(lam / s, c) for lam, c, _, _ in choice["grid"]])]
         print(f"{run_dir}: served {served}; valid chooses cold_scale {choice['cold_scale']:g} cold_offset {choice['cold_offset']:g}", flush=True)
-        for lam, c, v, vc in choice["grid"]:
-            t = test[(lam, c)]
+        for (lam, c, v, vc), t in zip(choice["grid"], test):
             print(f"  lam {lam:.3f} c {c:+.3f}: valid {v:.4f} cold {vc:.4f} | test {t['metrics']['recall@20']:.4f} "
                   f"cold {t['buckets']['items']['cold']['recall@20'] or 0.0:.4f}", flush=True)
 

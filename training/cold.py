@@ -6,9 +6,13 @@ user's content profile should meet them, and how far they should be lifted or lo
 posts the model has ID rows for, depends on the dataset: chosen here on valid, never on test.
 
 Grid: lam = r * content_scale for r in RATIOS, c in OFFSETS. r = 1, c = 0 is the channel off (the
-scores of the run as trained). Selection, fixed before any figure was seen: the highest valid
-recall@20; among equal ones the highest valid recall@20 on cold posts (the posts this channel is
-for); among those the first of the grid's order, which starts with the channel off.
+scores of the run as trained). Where the best point lies on the edge of what was tried (the largest
+or smallest offset, the largest or smallest ratio), the search goes on past that edge, doubling
+(halving the ratio downwards) while valid rises, within |c| <= 1 (scores <u, p> are cosines) and
+r <= MAX_RATIO: the grid only fixes where the search starts, not how far a dataset may go.
+Selection, fixed before any test figure was seen: the highest valid recall@20; among equal ones the
+highest valid recall@20 on cold posts (the posts this channel is for); among those the first in the
+order tried, which starts with the channel off.
 """
 
 from __future__ import annotations
@@ -24,11 +28,15 @@ RATIOS = (1.0, 0.25, 0.5, 0.75, 1.5, 2.0)  # lam / content_scale (1 first: with 
 OFFSETS = (0.0, -0.05, 0.025, 0.05, 0.1)  # c (scores <u, p> are cosines in [-1, 1])
 
 
-def score_grid(run, scorer, data, split: str, ratios=RATIOS, offsets=OFFSETS, ks=(20,)):
-    """For each (lam, c) of the grid: (lam, c, `recsys.evaluation.evaluate` result on `split`) of
-    `scorer` (a `recsys.runs.RunScorer` of `run`, the channel off) with the channel at (lam, c).
-    Post vectors are split from the scorer's; user vectors are recomputed once per lam.
-    `run.model.cfg` is left as it was."""
+MAX_RATIO = 8.0  # lam at most 8x the trained content scale
+MAX_STEPS = 8  # rounds of edge extension
+
+
+def score_points(run, scorer, data, split: str, points, ks=(20,)):
+    """For each (r, c) of `points`: (lam, c, `recsys.evaluation.evaluate` result on `split`) of
+    `scorer` (a `recsys.runs.RunScorer` of `run`, the channel off) with the channel at lam =
+    r * content_scale, offset c. Post vectors are split from the scorer's; user vectors are
+    recomputed per point. `run.model.cfg` is left as it was."""
     from recsys.cold_channel import split_posts
     from recsys.evaluation import evaluate
     from recsys.interactions import rows_of
@@ -41,30 +49,60 @@ def score_grid(run, scorer, data, split: str, ratios=RATIOS, offsets=OFFSETS, ks
     base = scorer.posts.numpy()  # (N, d)
     cold = rows_of(run.post_table_ids, np.asarray(data.post_ids, np.int64)) < 0  # (N,) no ID row
     try:
-        for r in ratios:
-            for c in offsets:
-                run.model.cfg = dataclasses.replace(cfg, cold_scale=float(r * s), cold_offset=float(c))
-                fresh = RunScorer(scorer.name, run, data, scorer.latents, split_posts(base, cold, c), scorer.histories)
-                yield float(r * s), float(c), evaluate(fresh.for_history(data.history_for(split), split), data, split, ks=ks)
+        for r, c in points:
+            run.model.cfg = dataclasses.replace(cfg, cold_scale=float(r * s), cold_offset=float(c))
+            fresh = RunScorer(scorer.name, run, data, scorer.latents, split_posts(base, cold, c), scorer.histories)
+            yield float(r * s), float(c), evaluate(fresh.for_history(data.history_for(split), split), data, split, ks=ks)
     finally:
         run.model.cfg = cfg
 
 
+def edge_points(tried, best) -> list[tuple[float, float]]:
+    """The points past the edge of `tried` ((r, c) pairs scored so far) next to `best` (one of them):
+    c doubled where best's c is the largest positive (smallest negative) offset tried, within
+    |c| <= 1; r doubled where best's r is the largest ratio tried (up to MAX_RATIO), halved where it
+    is the smallest. Points already tried are left out. [] = best is inside: the search stops."""
+    r, c = best
+    rs, cs = [t[0] for t in tried], [t[1] for t in tried]
+    out = []
+    if c > 0 and c >= max(cs) and 2 * c <= 1.0:
+        out.append((r, 2 * c))
+    if c < 0 and c <= min(cs) and 2 * c >= -1.0:
+        out.append((r, 2 * c))
+    if r >= max(rs) and 2 * r <= MAX_RATIO:
+        out.append((2 * r, c))
+    if r <= min(rs):
+        out.append((r / 2, c))
+    return [p for p in out if p not in set(tried)]
+
+
 def choose_cold_channel(run, scorer, data, ratios=RATIOS, offsets=OFFSETS) -> dict:
-    """The grid scored on valid (module docstring) -> {"cold_scale", "cold_offset" (cold_scale 0 =
-    off), "valid_recall@20", "valid_cold_recall@20", "grid": [[lam, c, recall, cold recall], ...]}.
+    """The grid scored on valid, extended past its edge where the best point lies there (module
+    docstring) -> {"cold_scale", "cold_offset" (cold_scale 0 = off), "valid_recall@20",
+    "valid_cold_recall@20", "grid": [[lam, c, recall, cold recall], ...] in the order tried}.
     `run.model.cfg` is left as it was."""
     s = float(run.model.cfg.content_scale)
     if s <= 0 or run.post_table is None:
         logger.info("cold channel: not chosen (content_scale %s, ID table %s)", s, run.post_table is not None)
         return {"cold_scale": 0.0, "cold_offset": 0.0, "valid_recall@20": None, "valid_cold_recall@20": None, "grid": []}
-    grid, best = [], None
-    for lam, c, res in score_grid(run, scorer, data, "valid", ratios, offsets):
-        key = (float(res["metrics"]["recall@20"]), float(res["buckets"]["items"]["cold"]["recall@20"] or 0.0))
-        grid.append([lam, c, round(key[0], 6), round(key[1], 6)])
-        if best is None or key > best[2]:
-            best = (lam, c, key)
-    lam, c, (r, rc) = best
+    grid, tried, best = [], [], None  # best: (lam, c, key, (r, c))
+
+    def score(points):
+        nonlocal best
+        for (lam, c, res), (ratio, c0) in zip(score_points(run, scorer, data, "valid", points), points):  # generator first: it runs to its end
+            key = (float(res["metrics"]["recall@20"]), float(res["buckets"]["items"]["cold"]["recall@20"] or 0.0))
+            grid.append([lam, c, round(key[0], 6), round(key[1], 6)])
+            tried.append((ratio, c0))
+            if best is None or key > best[2]:
+                best = (lam, c, key, (ratio, c0))
+
+    score([(r, c) for r in ratios for c in offsets])
+    for _ in range(MAX_STEPS):
+        before = best
+        score(edge_points(tried, best[3]))
+        if best is before:
+            break
+    lam, c, (r, rc), _ = best
     off = lam == s and c == 0.0
     logger.info("cold channel on valid: lam=%s c=%s recall@20 %.4f cold %.4f (off: %.4f cold %.4f)", lam, c, r, rc, grid[0][2], grid[0][3])
     return {"cold_scale": 0.0 if off else lam, "cold_offset": 0.0 if off else c, "valid_recall@20": r, "valid_cold_recall@20": rc, "grid": grid}

@@ -428,7 +428,11 @@ def test_cold_channel_is_chosen_on_valid_and_scores_cold_posts_by_their_own_user
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     cold, blend = metrics["cold_channel"], metrics["pop_blend"]
     s = float(load_run(tiny_run).model.cfg.content_scale)
-    assert [g[:2] for g in cold["grid"]] == [[r * s, c] for r in RATIOS for c in OFFSETS]
+    n = len(RATIOS) * len(OFFSETS)
+    assert [g[:2] for g in cold["grid"][:n]] == [[r * s, c] for r in RATIOS for c in OFFSETS]
+    tried = [(g[0] / s, g[1]) for g in cold["grid"]]
+    for (r, c), prev in ((p, tried[:i]) for i, p in enumerate(tried) if i >= n):  # past the edge: doubled or halved
+        assert any((r == pytest.approx(2 * q) or r == pytest.approx(q / 2)) and c == pytest.approx(d) or r == pytest.approx(q) and c == pytest.approx(2 * d) for q, d in prev), (r, c)
     assert cold["grid"][0][:2] == [s, 0.0]  # the channel off comes first
     best = max((g[2], g[3]) for g in cold["grid"])  # valid recall@20, then valid cold-post recall@20
     first = next(g for g in cold["grid"] if (g[2], g[3]) == best)

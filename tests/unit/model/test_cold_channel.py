@@ -34,3 +34,22 @@ def test_a_post_query_gives_the_cosine_whatever_the_channels():
     q = post_query(v, 4)
     assert q.shape == v.shape and np.all(q[:, 8:] == 0)  # neither the offset nor the popularity counts
     assert np.allclose(q @ v.T, p @ p.T, atol=1e-6)
+
+
+def test_the_cold_channel_search_goes_past_the_edge_of_what_it_tried_and_stops_inside():
+    from training.cold import MAX_RATIO, OFFSETS, RATIOS, edge_points
+
+    grid = [(r, c) for r in RATIOS for c in OFFSETS]
+    assert edge_points(grid, (1.0, 0.0)) == []  # the channel off lies inside the grid
+    assert edge_points(grid, (0.5, 0.05)) == []
+    assert edge_points(grid, (0.5, max(OFFSETS))) == [(0.5, 2 * max(OFFSETS))]  # largest offset: doubled
+    assert edge_points(grid, (0.5, min(OFFSETS))) == [(0.5, 2 * min(OFFSETS))]  # most negative: doubled
+    assert edge_points(grid, (max(RATIOS), 0.0)) == [(2 * max(RATIOS), 0.0)]
+    assert edge_points(grid, (min(RATIOS), max(OFFSETS))) == [(min(RATIOS), 2 * max(OFFSETS)), (min(RATIOS) / 2, max(OFFSETS))]
+    # an extension is an edge only against everything tried, and never repeats a point
+    tried = grid + [(0.5, 0.2)]
+    assert edge_points(tried, (0.5, 0.1)) == []
+    assert edge_points(tried, (0.5, 0.2)) == [(0.5, 0.4)]
+    # bounds: offsets stay cosines (|c| <= 1), the ratio at most MAX_RATIO
+    assert edge_points([(1.0, 0.0), (1.0, 0.8)], (1.0, 0.8)) == [(2.0, 0.8), (0.5, 0.8)]
+    assert edge_points([(MAX_RATIO, 0.0), (1.0, 0.0)], (MAX_RATIO, 0.0)) == []
