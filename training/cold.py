@@ -73,7 +73,8 @@ def edge_points(tried, best) -> list[tuple[float, float]]:
         out.append((2 * r, c))
     if r <= min(rs):
         out.append((r / 2, c))
-    return [p for p in out if p not in set(tried)]
+    seen = set(tried)
+    return [p for p in out if p not in seen]
 
 
 def choose_cold_channel(run, scorer, data, ratios=RATIOS, offsets=OFFSETS) -> dict:
@@ -85,7 +86,7 @@ def choose_cold_channel(run, scorer, data, ratios=RATIOS, offsets=OFFSETS) -> di
     if s <= 0 or run.post_table is None:
         logger.info("cold channel: not chosen (content_scale %s, ID table %s)", s, run.post_table is not None)
         return {"cold_scale": 0.0, "cold_offset": 0.0, "valid_recall@20": None, "valid_cold_recall@20": None, "grid": []}
-    grid, tried, best = [], [], None  # best: (lam, c, key, (r, c))
+    grid, tried, best = [], [], None  # best: (key, (r, c)) of the first best point tried
 
     def score(points):
         nonlocal best
@@ -93,16 +94,17 @@ def choose_cold_channel(run, scorer, data, ratios=RATIOS, offsets=OFFSETS) -> di
             key = (float(res["metrics"]["recall@20"]), float(res["buckets"]["items"]["cold"]["recall@20"] or 0.0))
             grid.append([lam, c, round(key[0], 6), round(key[1], 6)])
             tried.append((ratio, c0))
-            if best is None or key > best[2]:
-                best = (lam, c, key, (ratio, c0))
+            if best is None or key > best[0]:
+                best = (key, (ratio, c0))
 
     score([(r, c) for r in ratios for c in offsets])
     for _ in range(MAX_STEPS):
         before = best
-        score(edge_points(tried, best[3]))
+        score(edge_points(tried, best[1]))
         if best is before:
             break
-    lam, c, (r, rc), _ = best
+    (r, rc), (ratio, c) = best
+    lam = float(ratio * s)
     off = lam == s and c == 0.0
     logger.info("cold channel on valid: lam=%s c=%s recall@20 %.4f cold %.4f (off: %.4f cold %.4f)", lam, c, r, rc, grid[0][2], grid[0][3])
     return {"cold_scale": 0.0 if off else lam, "cold_offset": 0.0 if off else c, "valid_recall@20": r, "valid_cold_recall@20": rc, "grid": grid}
