@@ -59,6 +59,7 @@ import torch.nn.functional as F
 
 from recsys.autoencoder import AutoencoderConfig, MultimodalAutoencoder, autoencoder_losses
 from recsys.borrow import borrow_keys, borrowed_rows
+from recsys.graph import TrainGraph, item_graph, propagate
 from recsys.errors import ConfigError
 from recsys.user_profile import IdTables, UserProfile, UserProfileConfig, id_bag
 
@@ -158,61 +159,6 @@ class ModelConfig:
         return cls(**d)
 
 
-def normalized_adjacency(users: torch.Tensor, posts: torch.Tensor, n_users: int, n_posts: int) -> torch.Tensor:
-    """Symmetric-normalised bipartite adjacency D^-1/2 A D^-1/2, sparse float32 (U+N, U+N)."""
-    n = n_users + n_posts
-    rows = torch.cat([users, posts + n_users])
-    cols = torch.cat([posts + n_users, users])
-    deg = torch.bincount(rows, minlength=n).float()
-    dinv = deg.clamp_min(1).pow(-0.5)
-    vals = dinv[rows] * dinv[cols]
-    return torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, (n, n), check_invariants=False).coalesce()
-
-
-def propagate(adj: torch.Tensor | None, user: torch.Tensor, post: torch.Tensor, layers: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """LightGCN: mean of E, AE, ..., A^k E. user (U, d), post (N, d) -> same shapes."""
-    if adj is None or layers <= 0:
-        return user, post
-    e = torch.cat([user, post])  # (U+N, d)
-    acc = e
-    for _ in range(layers):
-        e = torch.sparse.mm(adj, e)
-        acc = acc + e
-    acc = acc / (layers + 1)
-    return acc[: len(user)], acc[len(user) :]
-
-
-def item_graph(feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor], k: int, chunk: int = 2048) -> torch.Tensor | None:
-    """Frozen content item-item graph, sparse float32 (N, N): for each modality, each post with it
-    links to its k nearest posts with it (cosine of the features, itself excluded), weight 1/k;
-    the modality graphs are averaged over the modalities a post has. None when k <= 0.
-    O(N^2 D) in `chunk`-row blocks: meant for graphs trained with full propagation."""
-    if k <= 0 or not feats:
-        return None
-    n = len(next(iter(present.values())))
-    rows, cols, vals = [], [], []
-    n_mod = torch.zeros(n)
-    for m, x in feats.items():
-        have = torch.nonzero(present[m]).squeeze(1)
-        if len(have) <= 1:
-            continue
-        kk = min(k, len(have) - 1)
-        xm = torch.nn.functional.normalize(x[have].float(), dim=1)  # (n_m, D)
-        n_mod[have] += 1
-        for s in range(0, len(have), chunk):
-            sim = xm[s : s + chunk] @ xm.T  # (c, n_m)
-            sim[torch.arange(len(sim)), torch.arange(s, s + len(sim))] = -2.0  # not itself
-            nb = sim.topk(kk, dim=1).indices  # (c, kk)
-            rows.append(have[s : s + len(sim)].repeat_interleave(kk))
-            cols.append(have[nb.reshape(-1)])
-            vals.append(torch.full((len(sim) * kk,), 1.0 / kk))
-    if not rows:
-        return None
-    r, c, v = torch.cat(rows), torch.cat(cols), torch.cat(vals)
-    v = v / n_mod[r].clamp_min(1)
-    return torch.sparse_coo_tensor(torch.stack([r, c]), v, (n, n), check_invariants=False).coalesce()
-
-
 @dataclass
 class Batch:
     users: torch.Tensor  # int64 (B,) user rows
@@ -239,7 +185,8 @@ class Recommender(nn.Module):
         if n_authors:  # author row of each post row (-1 = none) and which author rows were trained
             self.register_buffer("post_author", torch.full((cfg.n_posts,), -1, dtype=torch.int64))
             self.register_buffer("author_known", torch.zeros(n_authors, dtype=torch.bool))
-        self.adj: torch.Tensor | None = None
+        self.graph: TrainGraph | None = None  # train edges (`set_graph`; `recsys.graph`)
+        self.adj: torch.Tensor | None = None  # their normalised adjacency (self.graph.adj)
         self.item_adj: torch.Tensor | None = None  # content item-item graph (`set_item_graph`), training only
         self.mode = "full"  # training propagation actually used ("full" | "cached"), set by `set_graph`
         self._snap: dict[str, torch.Tensor] | None = None  # cached mode: delta_user, delta_post, latents
@@ -260,7 +207,8 @@ class Recommender(nn.Module):
         cnt = torch.bincount(posts, minlength=cfg.n_posts)[: cfg.n_posts].float()
         self.post_known.copy_(cnt > 0)
         self.log_q.copy_(torch.log((cnt + 1) / (cnt.sum() + cfg.n_posts)))
-        self.adj = normalized_adjacency(users, posts, cfg.n_users, cfg.n_posts) if cfg.graph_layers > 0 else None
+        self.graph = TrainGraph(users, posts, cfg.n_users, cfg.n_posts) if cfg.graph_layers > 0 else None
+        self.adj = self.graph.adj if self.graph is not None else None
         self.edges = (users, posts)
         self.mode = propagation_mode(cfg, len(users))
         if self.mode == "cached":  # D^-1/2 of every node, for the pair's own edge weight a_ui
@@ -327,9 +275,7 @@ class Recommender(nn.Module):
             a = a * self.author_known.unsqueeze(1)
         adj = self.adj
         if drop_edges is not None and adj is not None:
-            keep = torch.ones(len(self.edges[0]), dtype=torch.bool)
-            keep[drop_edges] = False
-            adj = normalized_adjacency(self.edges[0][keep], self.edges[1][keep], self.cfg.n_users, self.cfg.n_posts)
+            adj = self.graph.without(drop_edges)  # the train graph without these edges (`recsys.graph`)
         u, p = self._propagate(adj, u, p)
         return u * self.user_known.unsqueeze(1), p * self.post_known.unsqueeze(1), a
 

@@ -46,21 +46,6 @@ def test_id_bag_means_valid_rows():
     assert torch.allclose(bag[2], table[5])
 
 
-def test_item_graph_links_each_post_to_its_nearest_posts_by_content():
-    import torch
-
-    from recsys.model import item_graph
-
-    x = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
-    a = torch.tensor([[1.0], [1.0], [-1.0], [-1.0]])
-    g = item_graph({"x": x}, {"x": torch.tensor([True, True, True, False])}, k=1).to_dense()
-    assert g[0, 1] == 1 and g[1, 0] == 1 and g[2, 1] == 1  # nearest present post, never itself
-    assert g[3].sum() == 0 and g[:, 3].sum() == 0 and g.diagonal().sum() == 0  # absent modality: no edge
-    both = item_graph({"x": x, "a": a}, {"x": torch.ones(4, dtype=torch.bool), "a": torch.ones(4, dtype=torch.bool)}, k=1).to_dense()
-    assert torch.allclose(both.sum(1), torch.ones(4))  # averaged over the post's modalities
-    assert item_graph({"x": x}, {"x": torch.ones(4, dtype=torch.bool)}, k=0) is None
-
-
 def test_id_shrink_leans_a_little_known_user_on_their_history():
     """id_shrink = kappa: a known user's ID part is w unit(row) + (1 - w) unit(bag), w = n / (n + kappa)
     (n = the row's train interactions); kappa = 0 keeps the row alone; unknown users get the bag."""
