@@ -161,15 +161,15 @@ def build_from_run(
         if feats[m].dim != run.modalities[m]:
             raise SchemaError(f"features[{m}] dim {feats[m].dim} != run input dim {run.modalities[m]} ({data_dir})")
     authors = ds.posts["author_id"].fill_null(-1).to_numpy().astype(np.int64)
-    latents_a, vectors_a = catalogue_vectors(run, feats, post_ids, authors)  # (N, Z), (N, d)
+    inter = ds.interactions
+    popularity = post_popularity(inter, post_ids)  # (N,) distinct users: the population prior and the popularity blend
+    latents_a, vectors_a = catalogue_vectors(run, feats, post_ids, authors, popularity)  # (N, Z), (N, d)
     from recsys.explain import catalogue_codes
 
     codes = catalogue_codes(run, feats, post_ids)  # (N, M, Z) float16: the "why" modality
 
-    inter = ds.interactions
     history_max = run.max_history
     histories = history_table(inter, keep=history_max)
-    popularity = post_popularity(inter, post_ids)  # (N,) distinct users
     created = ds.posts["created_at"].cast(pl.Int64).fill_null(NULL_TS).to_numpy().astype(np.int64)
 
     cat = Catalogue(post_ids, authors, created, latents_a, vectors_a, popularity, histories, id_maps=ds.id_maps, modality_codes=codes)

@@ -121,12 +121,13 @@ def fold_into(cat: Any, folded: Folded, run: Any, history_max: int) -> Any:
         pos = np.clip(np.searchsorted(post_ids[order], ids), 0, len(post_ids) - 1)
         hit = post_ids[order[pos]] == ids
         np.add.at(pop, order[pos[hit]], counts[hit])
+    vectors = run.with_popularity(np.concatenate([cat.vectors[keep], vec]), pop)  # the blend's counts, as a build sets them
     return Catalogue(
         post_ids=post_ids,
         author_ids=np.concatenate([cat.author_ids[keep], np.array([-1 if r.author_id is None else r.author_id for r in recs], np.int64)]),
         created_at_us=np.concatenate([cat.created_at_us[keep], np.array([r.created_us for r in recs], np.int64)]),
         latents=np.concatenate([cat.latents[keep], lat]),
-        vectors=np.concatenate([cat.vectors[keep], vec]),
+        vectors=vectors,
         popularity=pop,
         histories=merge_events(cat.histories, folded.events, history_max),
         id_maps=_with_live_keys(cat.id_maps, recs),

@@ -115,10 +115,25 @@ class EnsembleRun:
         """-> float32 (N, sum Z_k)."""
         return np.concatenate([m.post_latents(feats, present) for m in self.members], axis=1)
 
-    def post_vectors(self, latents: np.ndarray, post_ids: np.ndarray, author_ids: np.ndarray | None = None) -> np.ndarray:
+    def post_vectors(self, latents: np.ndarray, post_ids: np.ndarray, author_ids: np.ndarray | None = None,
+                     popularity: np.ndarray | None = None) -> np.ndarray:
         """latents float32 (N, sum Z_k) -> float32 (N, sum d_k)."""
-        parts = [m.post_vectors(self._lat(latents, k), post_ids, author_ids) for k, m in enumerate(self.members)]
+        parts = [m.post_vectors(self._lat(latents, k), post_ids, author_ids, popularity) for k, m in enumerate(self.members)]
         return (np.concatenate(parts, axis=1) * self._scale).astype(np.float32)
+
+    @property
+    def pop_weight(self) -> float:
+        """> 0 where a member has a popularity blend."""
+        return max(float(m.pop_weight) for m in self.members)
+
+    def with_popularity(self, vectors: np.ndarray, popularity: np.ndarray) -> np.ndarray:
+        """Each member's blend coordinate set from counts int (N,) (`LoadedRun.with_popularity`)."""
+        v = np.array(vectors, np.float32)
+        cuts = np.cumsum([0] + [int(m.dim) for m in self.members])
+        for k, m in enumerate(self.members):
+            if m.pop_weight > 0:
+                v[:, cuts[k + 1] - 1] = m.popularity_z(popularity) * self._scale
+        return v
 
     def post_query(self, vectors: np.ndarray) -> np.ndarray:
         """Retrieval post vectors (N, sum d_k) -> the vectors to search similar posts with: each

@@ -102,10 +102,13 @@ def history_rows(ds, data, splits: Sequence[str]) -> list[np.ndarray]:
 
 # --- vectors ----------------------------------------------------------------------------------------
 
-def catalogue_vectors(run, features: dict, post_ids: np.ndarray, author_ids: np.ndarray | None, chunk: int = CHUNK) -> tuple[np.ndarray, np.ndarray]:
+def catalogue_vectors(run, features: dict, post_ids: np.ndarray, author_ids: np.ndarray | None,
+                      popularity: np.ndarray | None = None, chunk: int = CHUNK) -> tuple[np.ndarray, np.ndarray]:
     """Latents float32 (N, Z) and post vectors float32 (N, d) of `post_ids` int64 (N,) from a
     feature store {modality: recsys.features.ModalityFeatures} (modalities the run does not
-    know are ignored; ones it knows but the store lacks count as absent), in bounded chunks."""
+    know are ignored; ones it knows but the store lacks count as absent), in bounded chunks.
+    popularity int64 (N,): distinct users per post (`post_popularity`) for the popularity blend
+    (`recsys.runs.LoadedRun`); None = the run's training counts."""
     usable = [m for m in run.modalities if m in features]
     lat, vec = [], []
     for s in range(0, len(post_ids), chunk):
@@ -116,7 +119,8 @@ def catalogue_vectors(run, features: dict, post_ids: np.ndarray, author_ids: np.
         z = np.asarray(run.post_latents(f, p), np.float32)  # (n, Z)
         a = None if author_ids is None else np.asarray(author_ids[s:s + chunk], np.int64)
         lat.append(z)
-        vec.append(np.asarray(run.post_vectors(z, ids, a), np.float32))  # (n, d)
+        pop = None if popularity is None else np.asarray(popularity[s:s + chunk])
+        vec.append(np.asarray(run.post_vectors(z, ids, a, pop), np.float32))  # (n, d)
     z_dim = int(run.latent_dim)
     if not lat:
         return np.zeros((0, z_dim), np.float32), np.zeros((0, int(run.dim)), np.float32)
@@ -181,6 +185,14 @@ def post_popularity(interactions: pl.DataFrame, post_ids: np.ndarray) -> np.ndar
         return np.zeros(len(ids), np.int64)
     pos = np.clip(np.searchsorted(cid, ids), 0, len(cid) - 1)
     return np.where(cid[pos] == ids, cnt[pos], 0).astype(np.int64)
+
+
+def history_popularity(history) -> np.ndarray:
+    """Distinct users of each post in a history matrix (scipy sparse (U, N), nonzero = the user
+    holds the post): int64 (N,), `post_popularity` of the interactions it was built from."""
+    import scipy.sparse as sp
+
+    return np.asarray((sp.csr_matrix(history) != 0).sum(0), np.int64).ravel()
 
 
 def popularity_order(popularity: np.ndarray, created_at_us: np.ndarray | None = None) -> np.ndarray:

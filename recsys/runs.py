@@ -107,15 +107,21 @@ class RunScorer:
         self._by_split: dict[tuple, VectorScorer] = {}
 
     def for_history(self, history, split: str) -> VectorScorer:
-        """The user vectors of every user of `data` from their history when `split` is scored."""
-        from recsys.inference import latent_lookup, user_vectors
+        """The user vectors of every user of `data` from their history when `split` is scored
+        (history: `data.history_for(split)`, binary (U, N), or None for it), and the post vectors
+        with the popularity blend's counts taken from that history."""
+        from recsys.inference import history_popularity, latent_lookup, user_vectors
 
         key = self.data.history_splits(split)
         if key not in self._by_split:
             rows = self.histories(key)
             hist_ids = [self.data.post_ids[r] for r in rows]
             vecs, _ = user_vectors(self.run, hist_ids, self.data.user_ids, latent_lookup(self.data.post_ids, self.latents))
-            self._by_split[key] = VectorScorer(self.name, torch.from_numpy(vecs), self.posts)
+            posts = self.posts
+            if self.run.pop_weight > 0:  # the blend's counts: what the server holds when `split` begins
+                h = self.data.history_for(split) if history is None else history
+                posts = torch.from_numpy(self.run.with_popularity(self.posts.numpy(), history_popularity(h)))
+            self._by_split[key] = VectorScorer(self.name, torch.from_numpy(vecs), posts)
         return self._by_split[key]
 
     def score(self, user_idx: np.ndarray) -> torch.Tensor:
@@ -148,11 +154,17 @@ class LoadedRun:
 
     # Popularity blend (model config `pop_weight` > 0): the retrieval vectors get one more
     # coordinate, so that the inner product a FAISS index computes is the blended score:
-    #     post  [p, z(p)]      z = log(1 + c_p) / log(1 + max c)   (c = `post_pop`; 0 without an ID row)
+    #     post  [p, z(p)]      z = log(1 + c_p) / log(1 + max c_train)
     #     user  [u, a * w(n)]  a = pop_weight, w(n) = h / (h + n) (h = pop_half; 1 where h = 0),
     #                          n = posts of the history the model reads (<= max_history)
-    # A user with a short history leans on what is popular in the training window, one with a long
-    # history on their profile. A post the run never saw in training has z = 0.
+    # c_p = distinct users of post p in the interactions the scorer holds: for a split scored
+    # offline its history (`RunScorer`), for a bundle every interaction it is built from
+    # (`index.build`, `index.fold`), the counts the population prior ranks by
+    # (`recsys.inference.post_popularity`): popularity is the platform's state when it answers, not
+    # the training window's. max c_train (`post_pop`, the training counts) fixes the scale once,
+    # so z is one function of the count everywhere. A user with a short history leans on what is
+    # popular now, one with a long history on their profile. Without counts (`popularity=None`)
+    # the training counts stand in (0 for a post without an ID row, e.g. one added live).
 
     @property
     def pop_weight(self) -> float:
@@ -212,9 +224,11 @@ class LoadedRun:
         return self.model.post_latents(f, p).numpy()
 
     @torch.no_grad()
-    def post_vectors(self, latents: np.ndarray, post_ids: np.ndarray, author_ids: np.ndarray | None = None) -> np.ndarray:
+    def post_vectors(self, latents: np.ndarray, post_ids: np.ndarray, author_ids: np.ndarray | None = None,
+                     popularity: np.ndarray | None = None) -> np.ndarray:
         """latents float32 (N, Z), post_ids int64 (N,), author_ids int64 (N,) (-1 or None = no
-        author; an author unknown to the run adds nothing) -> float32 (N, d), L2-normalised."""
+        author; an author unknown to the run adds nothing), popularity int (N,) distinct users of
+        each post (the blend's counts, see above; None = the training counts) -> float32 (N, dim)."""
         from recsys.model import post_vectors
 
         lat = torch.as_tensor(np.asarray(latents, np.float32))
@@ -234,16 +248,29 @@ class LoadedRun:
 
             v = split_posts(v, rows < 0, float(self.model.cfg.cold_offset))
         if self.pop_weight > 0:
-            v = np.concatenate([v, self.post_popularity(rows)[:, None]], axis=1)
+            if popularity is None:
+                popularity = np.where(rows >= 0, self._train_pop()[np.clip(rows, 0, None)], 0.0)
+            v = np.concatenate([v, self.popularity_z(popularity)[:, None]], axis=1)
         return v
 
-    def post_popularity(self, rows: np.ndarray) -> np.ndarray:
-        """z(p) of the blend for ID-table rows int64 (N,) (-1 = no row -> 0). float32 (N,)."""
+    def _train_pop(self) -> np.ndarray:
+        """float64 (Np,) distinct training users of each ID-row post."""
         if self.post_pop is None or not len(self.post_pop):
             raise ArtifactError(f"{self.run_dir}: pop_weight > 0 but the run has no post popularity (post_pop)")
-        c = self.post_pop.numpy().astype(np.float64)
-        z = np.log1p(c) / max(np.log1p(c.max()), 1e-12)
-        return np.where(rows >= 0, z[np.clip(rows, 0, None)], 0.0).astype(np.float32)
+        return self.post_pop.numpy().astype(np.float64)
+
+    def popularity_z(self, popularity: np.ndarray) -> np.ndarray:
+        """z(c) of the blend for counts int (N,) (distinct users per post): float32 (N,)."""
+        c = np.asarray(popularity, np.float64)
+        return (np.log1p(c) / max(np.log1p(self._train_pop().max()), 1e-12)).astype(np.float32)
+
+    def with_popularity(self, vectors: np.ndarray, popularity: np.ndarray) -> np.ndarray:
+        """Retrieval post vectors (N, dim) with the blend's coordinate set from counts int (N,)
+        (a copy; the vectors unchanged without a blend)."""
+        v = np.array(vectors, np.float32)
+        if self.pop_weight > 0:
+            v[:, -1] = self.popularity_z(popularity)
+        return v
 
     def popularity_weight(self, n_history: np.ndarray) -> np.ndarray:
         """a * w(n) of the blend for history lengths int (B,). float32 (B,)."""

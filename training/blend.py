@@ -40,14 +40,14 @@ def choose_pop_blend(run, scorer, data, weights=WEIGHTS, halves=HALVES) -> dict:
     off) -> {"pop_weight", "pop_half", "valid_recall@20", "grid": [[a, h, recall], ...]}.
     Ties keep the smaller weight (a = 0 wins unless the blend helps)."""
     from recsys.evaluation import evaluate
-    from recsys.inference import pad_histories
+    from recsys.inference import history_popularity, pad_histories
 
     if run.pop_weight > 0:
         raise ValueError("choose_pop_blend needs the run without a blend")
     base = scorer.for_history(data.history_for("valid"), "valid")  # VectorScorer, users (U, d), posts (N, d)
     rows = scorer.histories(data.history_splits("valid"))
     n = (pad_histories(rows, run.max_history) >= 0).sum(1)  # (U,) posts the model reads
-    z = torch.from_numpy(run.post_popularity(run._post_rows(data.post_ids)))  # (N,)
+    z = torch.from_numpy(run.popularity_z(history_popularity(data.history_for("valid"))))  # (N,) counts valid is scored with
     grid, best = [], None
     for a in weights:
         for h in halves if a > 0 else (0.0,):

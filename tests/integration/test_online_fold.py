@@ -29,7 +29,9 @@ def test_log_folds_into_the_next_bundle_and_training(tiny_encoded: Path, tmp_pat
 
     data = copy_dataset(tiny_encoded, tmp_path / "data")
     split_dataset(data)
-    run = train(TrainConfig.preset("tiny", data=str(data), out=str(tmp_path / "run")))
+    # a popularity blend (not left to valid's choice): its coordinate follows the bundle's counts
+    run = train(TrainConfig.preset("tiny", data=str(data), out=str(tmp_path / "run"), pop_blend=False,
+                                   cold_channel=False, model={"pop_weight": 0.5, "pop_half": 5.0}))
     root = tmp_path / "index"
     assert recsys_main(["build-index", "--run", str(run), "--data", str(data), "--out", str(root)]) == 0
     ds, feats = load_dataset(data), load_features(data)
@@ -56,6 +58,11 @@ def test_log_folds_into_the_next_bundle_and_training(tiny_encoded: Path, tmp_pat
         ids = b.post_ids.tolist()
         assert new_pid in ids and victim not in ids and len(ids) == len(post_ids)
         np.testing.assert_array_equal(b.latents[ids.index(new_pid)], served_latent)  # kept, not re-encoded
+        # the blend's coordinate is set from the folded counts (the live post: one user now)
+        from recsys.runs import load_run
+
+        np.testing.assert_allclose(b.vectors[:, -1], load_run(run).popularity_z(b.popularity), atol=1e-6)
+        assert b.popularity[ids.index(new_pid)] == 1 and b.vectors[ids.index(new_pid), -1] > 0
         hist = b.histories.filter(pl.col("user_id") == user)
         assert hist["history"][0].to_list()[-3:] == [x1, x2, new_pid] and {x1, x2, new_pid} <= set(hist["seen"][0].to_list())
 

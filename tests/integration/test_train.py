@@ -395,6 +395,31 @@ def test_popularity_blend_is_one_more_coordinate(tiny_run, small, tmp_path):
     assert np.allclose(u1[:, -1], want, atol=1e-6) and np.allclose(u1[:, :-1], u0)
     assert np.allclose(u1 @ p1.T, u0 @ p0.T + want[:, None] * p1[:, -1][None, :], atol=1e-5)
     assert np.allclose(r1.post_query(p1) @ p1.T, p0 @ p0.T, atol=1e-5)  # "similar posts": popularity left out
+    # offline, each split's posts carry the counts of the history the server holds then (train for
+    # valid, train + valid for test): popularity is the platform's state, not the training window's
+    from recsys.inference import history_popularity
+    from recsys.runs import scorer_from_run
+
+    scorer = scorer_from_run(r1, ds, data)
+    z = {}
+    for split in ("valid", "test"):
+        got = scorer.for_history(None, split).posts.numpy()
+        c = history_popularity(data.history_for(split))
+        assert np.allclose(got[:, -1], np.log1p(c) / np.log1p(counts.max()), atol=1e-6) and np.allclose(got[:, :-1], p0)
+        z[split] = got[:, -1]
+    assert np.array_equal(z["valid"], p1[:, -1]) and (z["test"] >= z["valid"]).all()
+    assert (z["test"] > z["valid"]).any() == ("valid" in data.history_splits("test"))  # a temporal split: valid counts too
+    # an ensemble sets each member's coordinate (a member without a blend has none)
+    from recsys.ensemble import EnsembleRun
+
+    c = history_popularity(data.history_for("test")) + 3
+    ens = EnsembleRun(tmp_path, [r1, r0, r1])
+    lat3 = np.concatenate([lat, lat, lat], axis=1)  # the members' latents side by side
+    got = ens.with_popularity(ens.post_vectors(lat3, ids), c)
+    np.testing.assert_allclose(got, ens.post_vectors(lat3, ids, popularity=c), atol=1e-6)
+    cuts = np.cumsum([0, r1.dim, r0.dim, r1.dim])
+    np.testing.assert_allclose(got[:, cuts[1] - 1], r1.popularity_z(c) * ens.member_scale, atol=1e-6)
+    np.testing.assert_allclose(got[:, cuts[1]:cuts[2]], ens.post_vectors(lat3, ids)[:, cuts[1]:cuts[2]], atol=1e-6)
 
 
 def test_id_shrink_is_chosen_on_valid_before_the_blend(small, tmp_path):
