@@ -22,6 +22,7 @@ from index import faiss_index as fi
 from index.recall import GateResult, tune
 from recsys.errors import ArtifactError, RecsysError, SchemaError
 from recsys.inference import NULL_TS, catalogue_vectors, history_table, latent_lookup, post_popularity, user_vectors
+from recsys.prior import half_life_of, now_of
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +41,12 @@ class Catalogue:
     created_at_us: np.ndarray  # int64 (N,), NULL_TS unknown
     latents: np.ndarray  # float32 (N, Z)
     vectors: np.ndarray  # float32 (N, d)
-    popularity: np.ndarray  # int64 (N,)
+    popularity: np.ndarray  # float64 (N,) distinct users, recency-weighted with a half-life (recsys.prior)
     histories: pl.DataFrame  # user_id i64, history list[i64] (most-recent-last), seen list[i64]
     id_maps: dict | None = None  # entity -> recsys.ids.IdMap for string-id entities (the dataset's)
     modality_codes: np.ndarray | None = None  # float16 (N, M, Z) single-modality codes (recsys.explain)
+    half_life_s: float | None = None  # the popularity counts' half-life (None: all-time counts)
+    popularity_now_us: int | None = None  # the time the counts are weighted at (the latest interaction)
 
 
 def build_bundle(
@@ -102,6 +105,7 @@ def build_bundle(
         "build_seconds": round(build_s, 2),
         "n_users": len(cat.histories),
         "model": model or {"kind": "run"},
+        "popularity": {"half_life_s": cat.half_life_s, "now_us": cat.popularity_now_us},
         **(manifest_extra or {}),
     }
     content = B.BundleContent(
@@ -111,7 +115,7 @@ def build_bundle(
         created_at_us=cat.created_at_us[order].astype(np.int64),
         latents=np.ascontiguousarray(cat.latents[order], dtype=np.float32),
         vectors=vectors,
-        popularity=cat.popularity[order].astype(np.int64),
+        popularity=cat.popularity[order].astype(np.float64),
         histories=cat.histories,
         manifest=manifest,
         run_dir=run_dir,
@@ -162,7 +166,8 @@ def build_from_run(
             raise SchemaError(f"features[{m}] dim {feats[m].dim} != run input dim {run.modalities[m]} ({data_dir})")
     authors = ds.posts["author_id"].fill_null(-1).to_numpy().astype(np.int64)
     inter = ds.interactions
-    popularity = post_popularity(inter, post_ids)  # (N,) distinct users: the population prior and the popularity blend
+    half_life, now = half_life_of(ds.meta), now_of(inter)
+    popularity = post_popularity(inter, post_ids, half_life, now)  # (N,): the population prior and the popularity blend
     latents_a, vectors_a = catalogue_vectors(run, feats, post_ids, authors, popularity)  # (N, Z), (N, d)
     from recsys.explain import catalogue_codes
 
@@ -172,7 +177,8 @@ def build_from_run(
     histories = history_table(inter, keep=history_max)
     created = ds.posts["created_at"].cast(pl.Int64).fill_null(NULL_TS).to_numpy().astype(np.int64)
 
-    cat = Catalogue(post_ids, authors, created, latents_a, vectors_a, popularity, histories, id_maps=ds.id_maps, modality_codes=codes)
+    cat = Catalogue(post_ids, authors, created, latents_a, vectors_a, popularity, histories, id_maps=ds.id_maps, modality_codes=codes,
+                    half_life_s=half_life, popularity_now_us=now)
     folded = None
     if log is not None:  # the online log: live posts in, deleted posts out, events into histories
         from index.fold import fold_into, fold_log, previous_fold

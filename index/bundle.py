@@ -10,7 +10,8 @@ bundle files and writes / reads `manifest.json`.
         posts.parquet          row order: post_id, author_id, created_at (filters)
         post_latents.npy       float32 (N, Z) autoencoder latents (user profiles, "why")
         post_vectors.npy       float32 (N, d) retrieval vectors (exact fallback, /similar)
-        popularity.npy         int64 (N,)   interaction counts (fallback for users without history)
+        popularity.npy         float64 (N,) distinct users, recency-weighted with the dataset's half-life
+                                            (recsys.prior; the population prior, the popularity blend)
         histories.parquet      user_id, history (recent post ids, most-recent-last), seen (all)
         online.parquet         (optional) the online log folded in up to manifest `log_seq` (index.fold)
         modality_codes.npy     float16 (N, M, Z) single-modality codes (optional; "why" modality,
@@ -170,7 +171,7 @@ class BundleContent:
     created_at_us: np.ndarray  # int64 (N,) microseconds since epoch, INT64_MIN unknown
     latents: np.ndarray  # float32 (N, Z)
     vectors: np.ndarray  # float32 (N, d)
-    popularity: np.ndarray  # int64 (N,)
+    popularity: np.ndarray  # float64 (N,) (recsys.prior; int64 in bundles built before the half-life)
     histories: pl.DataFrame  # user_id, history list[i64], seen list[i64]
     manifest: dict
     run_dir: Path | None = None  # copied into the bundle's run/
@@ -213,7 +214,7 @@ def _publish(root: Path, content: BundleContent, keep: int, version: str | None,
 
         write_index(c.index, tmp / INDEX_FILE); hook(INDEX_FILE)
         for name, arr in ((IDS_FILE, c.post_ids.astype(np.int64)), (LATENTS_FILE, c.latents.astype(np.float32)),
-                          (VECTORS_FILE, c.vectors.astype(np.float32)), (POPULARITY_FILE, c.popularity.astype(np.int64))):
+                          (VECTORS_FILE, c.vectors.astype(np.float32)), (POPULARITY_FILE, c.popularity.astype(np.float64))):
             np.save(tmp / name, arr); hook(name)
         created = pl.Series("created_at", c.created_at_us, pl.Int64)
         posts = pl.DataFrame({
@@ -349,7 +350,7 @@ class Bundle:
     created_at_us: np.ndarray  # int64 (N,) non-decreasing; INT64_MIN unknown
     latents: np.ndarray  # float32 (N, Z)
     vectors: np.ndarray  # float32 (N, d)
-    popularity: np.ndarray  # int64 (N,)
+    popularity: np.ndarray  # float64 (N,) (recsys.prior; int64 in bundles built before the half-life)
     histories: pl.DataFrame
     extra: dict = field(default_factory=dict)
     id_maps: dict = field(default_factory=dict)  # entity -> recsys.ids.IdMap (string-id entities only)

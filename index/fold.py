@@ -112,15 +112,7 @@ def fold_into(cat: Any, folded: Folded, run: Any, history_max: int) -> Any:
     recs = [records.read_post(p) for pid, p in folded.posts.items() if pid not in kept]  # the catalogue may hold some now
     lat, vec = _post_vectors(recs, run, cat.latents.shape[1])
     post_ids = np.concatenate([cat.post_ids[keep], np.array([r.post_id for r in recs], np.int64)])
-    pop = np.concatenate([cat.popularity[keep], np.zeros(len(recs), np.int64)])
-    if folded.events:  # popularity counts distinct users (recsys.inference.post_popularity): new (user, post) pairs
-        pairs = {(u, p) for u, p, _, _ in folded.events}
-        pairs -= _pairs(cat.histories.filter(pl.col("user_id").is_in([u for u, _ in pairs])))
-        ids, counts = np.unique(np.array([p for _, p in pairs], np.int64), return_counts=True)
-        order = np.argsort(post_ids, kind="stable")
-        pos = np.clip(np.searchsorted(post_ids[order], ids), 0, len(post_ids) - 1)
-        hit = post_ids[order[pos]] == ids
-        np.add.at(pop, order[pos[hit]], counts[hit])
+    pop, now = _folded_popularity(cat, post_ids, keep, len(recs), folded.events)
     vectors = run.with_popularity(np.concatenate([cat.vectors[keep], vec]), pop)  # the blend's counts, as a build sets them
     return Catalogue(
         post_ids=post_ids,
@@ -131,9 +123,42 @@ def fold_into(cat: Any, folded: Folded, run: Any, history_max: int) -> Any:
         popularity=pop,
         histories=merge_events(cat.histories, folded.events, history_max),
         id_maps=_with_live_keys(cat.id_maps, recs),
+        half_life_s=cat.half_life_s,
+        popularity_now_us=now,
         modality_codes=None if cat.modality_codes is None else np.concatenate(  # live posts: no codes (why_modality
             [cat.modality_codes[keep], np.zeros((len(recs), *cat.modality_codes.shape[1:]), cat.modality_codes.dtype)]),  # says "content")
     )
+
+
+def _folded_popularity(cat: Any, post_ids: np.ndarray, keep: np.ndarray, n_new: int, events: list) -> tuple[np.ndarray, int | None]:
+    """The catalogue's popularity (recsys.prior) with the folded events' new (user, post) pairs
+    counted, float64 (len(post_ids),), and the time it is weighted at. With a half-life every
+    count decays to the latest event's time and a new pair adds 2^(-age / half_life); a pair the
+    catalogue already holds keeps its weight (the bundle does not keep interaction times)."""
+    pop = np.concatenate([np.asarray(cat.popularity, np.float64)[keep], np.zeros(n_new)])
+    hl, now = cat.half_life_s, cat.popularity_now_us
+    if not events:
+        return pop, now
+    latest: dict[tuple[int, int], int] = {}
+    for u, p, _, t in events:
+        latest[(u, p)] = max(latest.get((u, p), t), t)
+    for pair in _pairs(cat.histories.filter(pl.col("user_id").is_in([u for u, _ in latest]))):
+        latest.pop(pair, None)
+    if not latest:
+        return pop, now
+    ids = np.array([p for _, p in latest], np.int64)
+    ts = np.array(list(latest.values()), np.int64)
+    new_now = int(ts.max()) if now is None else max(int(now), int(ts.max()))
+    if hl is not None and now is not None:
+        pop *= np.exp2(-(new_now - now) / 1e6 / hl)
+    from recsys.prior import decay_weights
+
+    w = decay_weights(ts, new_now, hl)
+    order = np.argsort(post_ids, kind="stable")
+    pos = np.clip(np.searchsorted(post_ids[order], ids), 0, len(post_ids) - 1)
+    hit = post_ids[order[pos]] == ids
+    np.add.at(pop, order[pos[hit]], w[hit])
+    return pop, new_now
 
 
 def _with_live_keys(id_maps: dict | None, recs: list) -> dict | None:

@@ -141,7 +141,7 @@ def evaluate(
     if hasattr(scorer, "for_history"):
         scorer = scorer.for_history(history, split)
     hist_len = np.diff(history.indptr)  # (U,)
-    prior = torch.from_numpy(population_prior(np.asarray(history.sum(axis=0)).ravel(), data.post_created_us))  # (N,)
+    prior = torch.from_numpy(population_prior(data.popularity_for(split), data.post_created_us))  # (N,)
     chunk = max(1, min(chunk_users, max_chunk_bytes // max(4 * n_posts, 1)))
     shared = _shared_ranking(scorer, n_posts)
     if shared is not None:  # no (B, N) block: a user is O(K + seen posts)

@@ -173,26 +173,33 @@ def latent_lookup(post_ids: np.ndarray, latents: np.ndarray) -> Callable[[np.nda
 
 # --- the population prior ----------------------------------------------------------------------------
 
-def post_popularity(interactions: pl.DataFrame, post_ids: np.ndarray) -> np.ndarray:
-    """Distinct users who interacted with each of `post_ids` (int64 (N,)): the counts the
-    population prior ranks by (offline they are the column sums of the binary history matrix)."""
-    counts = interactions.select("user_id", "post_id").unique().group_by("post_id").len()
-    cid = counts["post_id"].to_numpy().astype(np.int64)
-    order = np.argsort(cid, kind="stable")
-    cid, cnt = cid[order], counts["len"].to_numpy().astype(np.int64)[order]
+def post_popularity(interactions: pl.DataFrame, post_ids: np.ndarray, half_life_s: float | None = None,
+                    now_us: int | None = None, pairs: pl.DataFrame | None = None) -> np.ndarray:
+    """Distinct users who interacted with each of `post_ids` (int64 (N,)), each weighted
+    2^(-age / half_life_s) by the age of their latest interaction with it at `now_us` (int64
+    µs; default the latest interaction) where the dataset has a half-life (`recsys.prior`):
+    float64 (N,), the counts the population prior ranks by (offline without a half-life they are
+    the column sums of the binary history matrix). `pairs`: `recsys.prior.latest_pairs` of
+    `interactions`, when the caller has it."""
+    from recsys.prior import decay_weights, latest_pairs, now_of
+
     ids = np.asarray(post_ids, np.int64)
+    if half_life_s is None:
+        counts = interactions.select("user_id", "post_id").unique().group_by("post_id").len()
+        cid, w = counts["post_id"].to_numpy().astype(np.int64), counts["len"].to_numpy().astype(np.float64)
+    else:
+        pairs = latest_pairs(interactions) if pairs is None else pairs
+        now = now_of(interactions) if now_us is None else int(now_us)
+        cid = pairs["post_id"].to_numpy().astype(np.int64)
+        w = decay_weights(pairs["t"].to_numpy(), now if now is not None else 0, half_life_s)
     if not len(cid):
-        return np.zeros(len(ids), np.int64)
-    pos = np.clip(np.searchsorted(cid, ids), 0, len(cid) - 1)
-    return np.where(cid[pos] == ids, cnt[pos], 0).astype(np.int64)
-
-
-def history_popularity(history) -> np.ndarray:
-    """Distinct users of each post in a history matrix (scipy sparse (U, N), nonzero = the user
-    holds the post): int64 (N,), `post_popularity` of the interactions it was built from."""
-    import scipy.sparse as sp
-
-    return np.asarray((sp.csr_matrix(history) != 0).sum(0), np.int64).ravel()
+        return np.zeros(len(ids), np.float64)
+    order = np.argsort(cid, kind="stable")
+    cid, w = cid[order], w[order]
+    uniq, start = np.unique(cid, return_index=True)
+    total = np.add.reduceat(w, start) if len(w) else w
+    pos = np.clip(np.searchsorted(uniq, ids), 0, len(uniq) - 1)
+    return np.where(uniq[pos] == ids, total[pos], 0.0)
 
 
 def popularity_order(popularity: np.ndarray, created_at_us: np.ndarray | None = None) -> np.ndarray:

@@ -11,7 +11,7 @@ ranking evaluation scores every post.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -38,6 +38,10 @@ class InteractionData:
     # for imported benchmarks whose fixed protocol profiles users from train only.
     test_history_includes_valid: bool = False
     post_created_us: np.ndarray | None = None  # int64 (N,) creation time, NULL_TS where unknown
+    # Popularity counts (`recsys.prior`) of the history each split is scored from, float64 (N,)
+    # by split name, where the dataset has a half-life; absent: the history's column sums.
+    popularity: dict = field(default_factory=dict)
+    half_life_s: float | None = None
 
     def history_splits(self, name: str) -> tuple[str, ...]:
         """Splits whose interactions form a user's history when `name` is scored."""
@@ -45,6 +49,14 @@ class InteractionData:
         if name == "test":
             return ("train", "valid") if self.test_history_includes_valid else ("train",)
         return ("train",)
+
+    def popularity_for(self, name: str) -> np.ndarray:
+        """float64 (N,): each post's popularity in the history `name` is scored from (distinct
+        users, weighted by recency where the dataset has a half-life): the counts the population
+        prior, the popular baseline and the popularity blend rank by."""
+        if name in self.popularity:
+            return self.popularity[name]
+        return np.asarray(self.history_for(name).sum(axis=0), np.float64).ravel()
 
     def history_for(self, name: str) -> sp.csr_matrix:
         """Binary (U, N) history matrix when scoring `name` (see `history_splits`)."""
@@ -116,8 +128,12 @@ def build_interaction_data(ds: Dataset) -> InteractionData:
         m.sum_duplicates()
         m.data[:] = 1.0
         out[name] = m
+    from recsys.inference import post_popularity
+    from recsys.prior import half_life_of
+
     created = ds.posts["created_at"].dt.epoch("us").fill_null(np.iinfo(np.int64).min).to_numpy().astype(np.int64)
-    return InteractionData(
+    half_life = half_life_of(ds.meta)
+    data = InteractionData(
         user_ids=user_ids,
         post_ids=post_ids,
         dataset_name=ds.name,
@@ -125,8 +141,14 @@ def build_interaction_data(ds: Dataset) -> InteractionData:
         mask_valid_on_test=bool(ds.meta.get("protocol", {}).get("mask_valid_on_test", True)),
         test_history_includes_valid=test_history_includes_valid(ds.meta),
         post_created_us=created,
+        half_life_s=half_life,
         **out,
     )
+    if half_life is not None:  # recency-weighted counts at the end of each split's history
+        for name in ("valid", "test"):
+            part = inter.filter(pl.col("split").is_in(list(data.history_splits(name))))
+            data.popularity[name] = post_popularity(part, post_ids, half_life)
+    return data
 
 
 def test_history_includes_valid(meta: dict) -> bool:

@@ -109,8 +109,8 @@ class RunScorer:
     def for_history(self, history, split: str) -> VectorScorer:
         """The user vectors of every user of `data` from their history when `split` is scored
         (history: `data.history_for(split)`, binary (U, N), or None for it), and the post vectors
-        with the popularity blend's counts taken from that history."""
-        from recsys.inference import history_popularity, latent_lookup, user_vectors
+        with the popularity blend's counts of that history (`data.popularity_for(split)`)."""
+        from recsys.inference import latent_lookup, user_vectors
 
         key = self.data.history_splits(split)
         if key not in self._by_split:
@@ -119,8 +119,7 @@ class RunScorer:
             vecs, _ = user_vectors(self.run, hist_ids, self.data.user_ids, latent_lookup(self.data.post_ids, self.latents))
             posts = self.posts
             if self.run.pop_weight > 0:  # the blend's counts: what the server holds when `split` begins
-                h = self.data.history_for(split) if history is None else history
-                posts = torch.from_numpy(self.run.with_popularity(self.posts.numpy(), history_popularity(h)))
+                posts = torch.from_numpy(self.run.with_popularity(self.posts.numpy(), self.data.popularity_for(split)))
             self._by_split[key] = VectorScorer(self.name, torch.from_numpy(vecs), posts)
         return self._by_split[key]
 
@@ -157,10 +156,11 @@ class LoadedRun:
     #     post  [p, z(p)]      z = log(1 + c_p) / log(1 + max c_train)
     #     user  [u, a * w(n)]  a = pop_weight, w(n) = h / (h + n) (h = pop_half; 1 where h = 0),
     #                          n = posts of the history the model reads (<= max_history)
-    # c_p = distinct users of post p in the interactions the scorer holds: for a split scored
-    # offline its history (`RunScorer`), for a bundle every interaction it is built from
-    # (`index.build`, `index.fold`), the counts the population prior ranks by
-    # (`recsys.inference.post_popularity`): popularity is the platform's state when it answers, not
+    # c_p = distinct users of post p in the interactions the scorer holds (weighted by recency
+    # where the dataset has a half-life, `recsys.prior`): for a split scored offline its history
+    # (`RunScorer`), for a bundle every interaction it is built from (`index.build`, `index.fold`),
+    # the counts the population prior ranks by (`recsys.inference.post_popularity`): popularity is
+    # the platform's state when it answers, not
     # the training window's. max c_train (`post_pop`, the training counts) fixes the scale once,
     # so z is one function of the count everywhere. A user with a short history leans on what is
     # popular now, one with a long history on their profile. Without counts (`popularity=None`)

@@ -73,5 +73,20 @@ def split_dataset(root: Path, valid_frac: float = 0.1, test_frac: float = 0.1, f
         raise ArtifactError(f"{root / SPLITS_FILE} already exists; pass --force to replace it")
     splits, report = temporal_split(ds.interactions, valid_frac, test_frac)
     save_splits(root, splits, len(ds.interactions))
-    write_json(root / DATASET_META_FILE, {**ds.meta, "split": report})
-    return report
+    meta = {k: v for k, v in ds.meta.items() if k != "popularity"}
+    write_json(root / DATASET_META_FILE, {**meta, "split": report})
+    popularity = choose_popularity(root)  # on the split just written: what "popular" means here
+    write_json(root / DATASET_META_FILE, {**meta, "split": report, "popularity": popularity})
+    return {**report, "popularity_half_life_s": popularity["half_life_s"]}
+
+
+def choose_popularity(root: Path) -> dict:
+    """The popularity half-life of the dataset at `root` chosen on its valid split
+    (`recsys.prior.choose_half_life`)."""
+    from recsys.interactions import build_interaction_data
+    from recsys.prior import choose_half_life
+
+    ds = load_dataset(root)
+    data = build_interaction_data(ds)
+    inter = ds.interactions_with_split()
+    return choose_half_life(inter.filter(pl.col("split") == "train"), data.train, data.valid, data.post_ids, data.post_created_us)

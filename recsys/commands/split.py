@@ -21,4 +21,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"split {args.data}: global temporal, valid from {r['valid_from']}, test from {r['test_from']}")
     for s in ("train", "valid", "test"):
         print(f"  {s:5s}: {c[s]:,} interactions, {u[s]:,} users")
+    hl = r["popularity_half_life_s"]
+    print("  popularity (chosen on valid, recsys/prior.py): " + ("all-time counts" if hl is None else f"recency-weighted, half-life {hl / 3600:g} h"))
     return 0

@@ -17,8 +17,9 @@ from recsys.dataset import load_dataset
 from recsys.ensemble import EnsembleRun
 from recsys.errors import ArtifactError, ConfigError
 from recsys.features import load_features
-from recsys.inference import catalogue_vectors, history_table, latent_lookup, user_vectors
+from recsys.inference import catalogue_vectors, history_table, latent_lookup, post_popularity, user_vectors
 from recsys.interactions import build_interaction_data
+from recsys.prior import half_life_of
 from recsys.runs import load_run, post_authors, scorer_from_run
 from serving.app import create_app
 from serving.settings import Settings
@@ -59,7 +60,8 @@ def test_an_ensemble_scores_the_mean_of_its_members(ensemble):
 def test_the_served_ensemble_answers_its_offline_scores(ensemble):
     ds, run = ensemble["ds"], load_run(ensemble["run"])
     post_ids = ds.posts["post_id"].to_numpy()
-    lat, vec = catalogue_vectors(run, load_features(ensemble["data"]), post_ids, post_authors(ds, post_ids))
+    pop = post_popularity(ds.interactions, post_ids, half_life_of(ds.meta))  # the bundle's counts: every interaction
+    lat, vec = catalogue_vectors(run, load_features(ensemble["data"]), post_ids, post_authors(ds, post_ids), pop)
     table = history_table(ds.interactions, keep=run.max_history)
     row = table.filter(table["history"].list.len() >= 3).row(0, named=True)
     u, has = user_vectors(run, [np.array(row["history"], np.int64)], np.array([row["user_id"]]), latent_lookup(post_ids, lat))

@@ -18,6 +18,7 @@ from recsys.dataset import load_dataset
 from recsys.features import load_features
 from recsys.ids import internal_id
 from recsys.inference import catalogue_vectors, history_table, latent_lookup, population_prior, post_popularity, user_vectors
+from recsys.prior import half_life_of
 from recsys.runs import load_run, post_authors
 from serving.app import create_app
 from serving.settings import Settings
@@ -41,8 +42,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> dict:
     loaded = load_run(run)
     assert loaded.cold_channel and loaded.pop_weight > 0 and loaded.dim == 2 * loaded.model.cfg.dim + 2
     post_ids = ds.posts["post_id"].to_numpy()
-    lat, vec = catalogue_vectors(loaded, load_features(data), post_ids, post_authors(ds, post_ids), post_popularity(ds.interactions, post_ids))
-    return {"data": data, "root": root, "ds": ds, "run": loaded, "lat": lat, "vec": vec, "post_ids": post_ids, "report": rep}
+    assert half_life_of(ds.meta) is not None  # `recsys split` chose a recency-weighted prior here: the parity covers it
+    pop = post_popularity(ds.interactions, post_ids, half_life_of(ds.meta))  # what the server holds: every interaction
+    lat, vec = catalogue_vectors(loaded, load_features(data), post_ids, post_authors(ds, post_ids), pop)
+    return {"data": data, "root": root, "ds": ds, "run": loaded, "lat": lat, "vec": vec, "post_ids": post_ids, "report": rep, "pop": pop}
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +116,7 @@ def test_served_scores_equal_offline_scores(platform, client):
     r = client.post("/v1/recommendations", json={"user_id": "nobody-at-all", "k": 10})
     assert r.json()["fallback_reason"] == "no_history_popular"
     created = ds.posts["created_at"].dt.epoch("us").fill_null(np.iinfo(np.int64).min).to_numpy()
-    prior = population_prior(post_popularity(ds.interactions, platform["post_ids"]), created)
+    prior = population_prior(platform["pop"], created)
     expected = [keys[int(platform["post_ids"][i])] for i in np.argsort(-prior, kind="stable")[:10]]
     assert [it["post_id"] for it in r.json()["items"]] == expected
 

@@ -367,6 +367,12 @@ def test_popularity_blend_is_one_more_coordinate(tiny_run, small, tmp_path):
     best = max(blend["grid"], key=lambda g: g[2])
     assert blend["valid_recall@20"] == pytest.approx(best[2], abs=1e-6)  # the grid's best, chosen on valid
     assert blend["grid"][0][:2] == [0.0, 0.0]  # "no blend" is always a candidate
+    from training.blend import WEIGHTS
+
+    tried = sorted({g[0] for g in blend["grid"]})
+    assert tried[: len(WEIGHTS)] == list(WEIGHTS)
+    for prev, a in zip(tried[len(WEIGHTS) - 1 :], tried[len(WEIGHTS) :]):  # past the edge: only while the edge was best
+        assert a == 2 * prev and max((g for g in blend["grid"] if g[0] <= prev), key=lambda g: g[2])[0] == prev
     off, on = tmp_path / "off", tmp_path / "on"
     shutil.copytree(tiny_run, off)
     shutil.copytree(tiny_run, on)
@@ -397,14 +403,14 @@ def test_popularity_blend_is_one_more_coordinate(tiny_run, small, tmp_path):
     assert np.allclose(r1.post_query(p1) @ p1.T, p0 @ p0.T, atol=1e-5)  # "similar posts": popularity left out
     # offline, each split's posts carry the counts of the history the server holds then (train for
     # valid, train + valid for test): popularity is the platform's state, not the training window's
-    from recsys.inference import history_popularity
     from recsys.runs import scorer_from_run
 
     scorer = scorer_from_run(r1, ds, data)
     z = {}
     for split in ("valid", "test"):
         got = scorer.for_history(None, split).posts.numpy()
-        c = history_popularity(data.history_for(split))
+        c = data.popularity_for(split)  # the split's history: column sums (no half-life in this dataset)
+        assert np.array_equal(c, np.asarray(data.history_for(split).sum(0)).ravel())
         assert np.allclose(got[:, -1], np.log1p(c) / np.log1p(counts.max()), atol=1e-6) and np.allclose(got[:, :-1], p0)
         z[split] = got[:, -1]
     assert np.array_equal(z["valid"], p1[:, -1]) and (z["test"] >= z["valid"]).all()
@@ -412,7 +418,7 @@ def test_popularity_blend_is_one_more_coordinate(tiny_run, small, tmp_path):
     # an ensemble sets each member's coordinate (a member without a blend has none)
     from recsys.ensemble import EnsembleRun
 
-    c = history_popularity(data.history_for("test")) + 3
+    c = data.popularity_for("test") + 3
     ens = EnsembleRun(tmp_path, [r1, r0, r1])
     lat3 = np.concatenate([lat, lat, lat], axis=1)  # the members' latents side by side
     got = ens.with_popularity(ens.post_vectors(lat3, ids), c)
