@@ -39,6 +39,7 @@ def summarize(root: Path) -> dict[str, Any]:
         out["time_range"] = [str(inter["ts"].min()), str(inter["ts"].max())]
     if ds.splits is not None:
         out["splits"] = dict(sorted(ds.splits.group_by("split").len().iter_rows()))
+    out["popularity_half_life_s"] = (ds.meta.get("popularity") or {}).get("half_life_s")
     for name, f in load_features(root).items():
         out["features"][name] = {
             "dim": f.dim,
@@ -63,6 +64,9 @@ def format_summary(s: dict[str, Any]) -> str:
         lines.append(f"  time range: {s['time_range'][0]} .. {s['time_range'][1]}")
     if s["splits"]:
         lines.append("  splits: " + ", ".join(f"{k} {s['splits'].get(k, 0):,}" for k in ("train", "valid", "test")))
+        hl = s.get("popularity_half_life_s")
+        lines.append("  popularity: " + ("all-time distinct users" if hl is None else f"distinct users weighted by recency, half-life {hl / 3600:g} h")
+                     + " (recsys/prior.py)")
     else:
         lines.append("  splits: none (run `recsys split`)")
     if s["features"]:

@@ -72,6 +72,8 @@ def test_split_dataset_writes_splits_and_refuses_overwrite(tmp_path):
     ds = load_dataset(root)
     assert ds.splits is not None and ds.splits["split"].value_counts().sort("split")["count"].to_list() == [5, 40, 5]  # test, train, valid
     assert ds.meta["split"]["method"] == "global_temporal" and report["interactions"]["test"] == 5
+    pop = ds.meta["popularity"]  # what "popular" means here, chosen on the valid split just written
+    assert pop["grid"][0][0] is None and report["popularity_half_life_s"] == pop["half_life_s"]
     with pytest.raises(ArtifactError, match="--force"):
         split_dataset(root)
     split_dataset(root, 0.2, 0.2, force=True)
@@ -82,7 +84,9 @@ def test_cli(tmp_path, capsys):
     root = tmp_path / "ds"
     write(root, interactions(list(range(50))))
     assert main(["split", "--data", str(root), "--test-frac", "0.2"]) == 0
-    assert "test :" in capsys.readouterr().out.replace("test:", "test :")
+    out = capsys.readouterr().out
+    assert "test :" in out.replace("test:", "test :") and "popularity (chosen on valid" in out
+    assert main(["info", "--data", str(root)]) == 0 and "popularity: " in capsys.readouterr().out
     write(tmp_path / "nots", interactions([None] * 4))
     assert main(["split", "--data", str(tmp_path / "nots")]) == 2
     assert "null ts" in capsys.readouterr().err
