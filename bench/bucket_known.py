@@ -55,7 +55,8 @@ def main() -> None:
     anon, _ = user_vectors(scorer.run, hist_ids, np.full(len(data.user_ids), -1, np.int64), latent_lookup(data.post_ids, scorer.latents))
     models = {
         "run": scorer,
-        "run, ID rows withheld": _Fixed(VectorScorer("anonymous", torch.from_numpy(anon), scorer.posts)),
+        # the split's post vectors (the popularity blend's counts of its history), users without their rows
+        "run, ID rows withheld": _Fixed(VectorScorer("anonymous", torch.from_numpy(anon), scorer.for_history(None, args.split).posts)),
         args.baseline: get_baseline(args.baseline)(data, None),
     }
     relevant = data.split(args.split).tocsr()
