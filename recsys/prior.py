@@ -66,12 +66,15 @@ def now_of(interactions: pl.DataFrame) -> int | None:
 
 def recall_of_ranking(order: np.ndarray, history: sp.csr_matrix, target: sp.csr_matrix, k: int = K, chunk: int = 2048) -> float:
     """Mean recall@k over users with a target post, every user shown `order` (int64 (N,) post
-    rows, best first) without the posts of their history. history, target: (U, N) binary."""
-    target = target.tocsr()
+    rows, best first) without the posts of their history. history, target: (U, N) binary; a target
+    post already in the history is not relevant (`recsys.evaluation.relevant_items`)."""
+    from recsys.evaluation import relevant_items
+
+    h = history.tocsr()
+    target = relevant_items(target, h)
     users = np.flatnonzero(np.diff(target.indptr) > 0)
     if not len(users):
         return 0.0
-    h = history.tocsr()
     out = []
     for s in range(0, len(users), chunk):
         u = users[s : s + chunk]

@@ -41,6 +41,8 @@ def test_recall_of_a_shared_ranking_masks_each_users_history():
     # k=2: user 0 sees posts 1, 2 (0 is theirs) -> 1 of 2; user 1 sees 0, 1 -> 0 of 1
     assert recall_of_ranking(order, history, target, k=2) == pytest.approx(0.25)
     assert recall_of_ranking(order, history, target, k=3, chunk=1) == pytest.approx((1.0 + 0.0) / 2)
+    again = sp.csr_matrix(np.array([[1, 0, 1, 0], [0, 0, 0, 1]]))  # post 0 again: not a new relevant post
+    assert recall_of_ranking(order, history, again, k=2) == pytest.approx((1.0 + 0.0) / 2)
 
 
 def _platform(moving: bool) -> tuple[pl.DataFrame, sp.csr_matrix, sp.csr_matrix, np.ndarray]:
