@@ -127,7 +127,7 @@ class EnsembleRun:
         return max(float(m.pop_weight) for m in self.members)
 
     def with_popularity(self, vectors: np.ndarray, popularity: np.ndarray) -> np.ndarray:
-        """Each member's blend coordinate set from counts int (N,) (`LoadedRun.with_popularity`)."""
+        """Each member's blend coordinate set from counts float (N,) (`LoadedRun.with_popularity`)."""
         v = np.array(vectors, np.float32)
         cuts = np.cumsum([0] + [int(m.dim) for m in self.members])
         for k, m in enumerate(self.members):

@@ -160,9 +160,8 @@ class LoadedRun:
     # where the dataset has a half-life, `recsys.prior`): for a split scored offline its history
     # (`RunScorer`), for a bundle every interaction it is built from (`index.build`, `index.fold`),
     # the counts the population prior ranks by (`recsys.inference.post_popularity`): popularity is
-    # the platform's state when it answers, not
-    # the training window's. max c_train (`post_pop`, the training counts) fixes the scale once,
-    # so z is one function of the count everywhere. A user with a short history leans on what is
+    # the platform's state when it answers, not the training window's. max c_train (`post_pop`, the
+    # training counts) fixes the scale once, so z is one function of the count everywhere. A user with a short history leans on what is
     # popular now, one with a long history on their profile. Without counts (`popularity=None`)
     # the training counts stand in (0 for a post without an ID row, e.g. one added live).
 
@@ -227,7 +226,7 @@ class LoadedRun:
     def post_vectors(self, latents: np.ndarray, post_ids: np.ndarray, author_ids: np.ndarray | None = None,
                      popularity: np.ndarray | None = None) -> np.ndarray:
         """latents float32 (N, Z), post_ids int64 (N,), author_ids int64 (N,) (-1 or None = no
-        author; an author unknown to the run adds nothing), popularity int (N,) distinct users of
+        author; an author unknown to the run adds nothing), popularity float (N,) distinct users of
         each post (the blend's counts, see above; None = the training counts) -> float32 (N, dim)."""
         from recsys.model import post_vectors
 
@@ -260,12 +259,12 @@ class LoadedRun:
         return self.post_pop.numpy().astype(np.float64)
 
     def popularity_z(self, popularity: np.ndarray) -> np.ndarray:
-        """z(c) of the blend for counts int (N,) (distinct users per post): float32 (N,)."""
+        """z(c) of the blend for counts float (N,) (`recsys.inference.post_popularity`): float32 (N,)."""
         c = np.asarray(popularity, np.float64)
         return (np.log1p(c) / max(np.log1p(self._train_pop().max()), 1e-12)).astype(np.float32)
 
     def with_popularity(self, vectors: np.ndarray, popularity: np.ndarray) -> np.ndarray:
-        """Retrieval post vectors (N, dim) with the blend's coordinate set from counts int (N,)
+        """Retrieval post vectors (N, dim) with the blend's coordinate set from counts float (N,)
         (a copy; the vectors unchanged without a blend)."""
         v = np.array(vectors, np.float32)
         if self.pop_weight > 0:
