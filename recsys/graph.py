@@ -6,9 +6,9 @@ Shape legend: E train edges (user row, post row), U users, N posts, d dim, n = U
 Training with full propagation (`ModelConfig.propagation`) propagates every ID row over the
 whole graph at every step, without the batch's own edges (`mask_target_edges`).
 `TrainGraph.without(drop)` builds that masked adjacency from the full graph's sorted entries (the
-batch's entries at weight 0, the degrees of their nodes lowered) instead of sorting 2E entries
-again: the same products to the bit, 0.39 s -> 0.025 s per step at 800k edges (of a ~2 s step),
-0.021 s -> 0.003 s at TikTok's 60k (`bench/graph_step.py`).
+batch's entries left out, the degrees of their nodes lowered) instead of sorting 2E entries
+again: the same matrix to the bit, 0.30-0.39 s -> 0.055 s per step at 800k edges (of a ~2 s
+step), 0.021 s -> 0.005 s at TikTok's 60k (`bench/graph_step.py`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class TrainGraph:
 
     users, posts: int64 (E,) edge list (user rows, post rows). `adj` equals
     `normalized_adjacency(users, posts, ...)`; `without(drop)` equals it over the edges whose
-    positions are not in `drop`, with the dropped entries kept at weight 0 (the same products)."""
+    positions are not in `drop` (the same entries, values and products)."""
 
     def __init__(self, users: torch.Tensor, posts: torch.Tensor, n_users: int, n_posts: int) -> None:
         self.users, self.posts, self.n_users, self.n = users, posts, n_users, n_users + n_posts
@@ -67,13 +67,16 @@ class TrainGraph:
 
     def without(self, drop: torch.Tensor) -> torch.Tensor:
         """drop: int64 (B,) positions in the edge list -> the normalised adjacency of the other
-        edges, sparse float32 (n, n), coalesced (the full graph's entries, dropped ones at 0)."""
+        edges, sparse float32 (n, n), coalesced: the same entries and values as building it from
+        those edges (`normalized_adjacency`)."""
         entry, count, deg = self._mask_state()
         idx, e = self.adj.indices(), len(self.users)
         gone = torch.cat([entry[drop], entry[drop + e]])  # (2B,)
         count = count - torch.bincount(gone, minlength=len(count)).float()
         nodes = torch.cat([self.users[drop], self.posts[drop] + self.n_users])
         dinv = (deg - torch.bincount(nodes, minlength=self.n).float()).clamp_min(1).pow(-0.5)
+        keep = count > 0  # the dropped entries leave (a subset keeps the sorted order: no sort)
+        idx, count = idx[:, keep], count[keep]
         vals = dinv[idx[0]] * dinv[idx[1]] * count
         return torch.sparse_coo_tensor(idx, vals, (self.n, self.n), is_coalesced=True, check_invariants=False)
 
