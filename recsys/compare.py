@@ -98,7 +98,10 @@ def compare(
         "protocol": (
             "full ranking over all posts; train items masked (train + valid when scoring test); user histories "
             f"when scoring {split}: {' + '.join(data.history_splits(split))} (what the server holds then; users "
-            "without history get the population prior, for every model alike); relevant = "
+            "without history get the population prior, for every model alike); popularity (the prior, the popular "
+            "baseline, the popularity blend): distinct users"
+            + ("" if data.half_life_s is None else f" weighted by recency, half-life {data.half_life_s / 3600:g} h (chosen on valid by `recsys split`)")
+            + " in that history; relevant = "
             "target-split items not masked; users with >= 1 relevant item; ties broken by lower post index; "
             "NDCG with log2(rank + 2), ideal DCG over min(|relevant|, K); MRR of the first relevant item within "
             "the top-K (0 if none); coverage = fraction of all posts in at least one user's top-K"

@@ -127,6 +127,8 @@ def test_report_names_each_splits_history_and_buckets_new_users(platform):
     rep = json.loads((platform["report"] / "report.json").read_text())
     model = next(m for m in rep["models"] if m["kind"] == "run")
     assert model["history"]["splits"] == ["train", "valid"]  # temporal split: what the server holds at test
+    hl = half_life_of(platform["ds"].meta) / 3600
+    assert f"weighted by recency, half-life {hl:g} h" in rep["protocol"]  # the report names what popular meant
     buckets = model["buckets"]["history"]
     assert "0" in buckets and buckets["0"]["n_users"] > 0  # users who joined after train are scored
     pop = next(m for m in rep["models"] if m["id"] == "baseline:popular")
