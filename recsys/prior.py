@@ -48,10 +48,11 @@ def decay_weights(ts_us: np.ndarray, now_us: int, half_life_s: float | None) -> 
 
 def latest_pairs(interactions: pl.DataFrame) -> pl.DataFrame:
     """Distinct (user_id, post_id) with the latest time of each (column `t`, int64 µs, the int64
-    minimum where unknown)."""
+    minimum where unknown), sorted by (post_id, user_id): group_by's own order varies between
+    calls, and the weights are summed in this order, so the counts are the same to the bit."""
     t = pl.col("ts").dt.epoch("us") if interactions.schema["ts"] != pl.Int64 else pl.col("ts")
     return (interactions.select("user_id", "post_id", t.fill_null(np.iinfo(np.int64).min).alias("t"))
-            .group_by("user_id", "post_id").agg(pl.col("t").max()))
+            .group_by("user_id", "post_id").agg(pl.col("t").max()).sort("post_id", "user_id"))
 
 
 def now_of(interactions: pl.DataFrame) -> int | None:

@@ -32,6 +32,10 @@ def test_popularity_counts_distinct_users_weighted_by_the_age_of_their_latest_in
     np.testing.assert_allclose(day, [2 * 0.25, 1 + 0.5, 0])
     later = post_popularity(inter, ids, half_life_s=24 * 3600.0, now_us=int((T0 + timedelta(hours=72)).timestamp() * 1e6))
     np.testing.assert_allclose(later, day / 2)  # a day later every count halves: the ranking is the same
+    rng = np.random.default_rng(1)  # many pairs: the sums do not depend on the order polars groups them in
+    big = _inter([(int(u), int(p), float(h)) for u, p, h in zip(rng.integers(0, 300, 5000), rng.integers(0, 40, 5000), rng.uniform(0, 500, 5000))])
+    runs = [post_popularity(big, np.arange(40), half_life_s=3600.0 * 7) for _ in range(5)]
+    assert all(np.array_equal(runs[0], r) for r in runs[1:])
 
 
 def test_recall_of_a_shared_ranking_masks_each_users_history():
