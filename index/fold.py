@@ -148,16 +148,15 @@ def _folded_popularity(cat: Any, post_ids: np.ndarray, keep: np.ndarray, n_new: 
         return pop, now
     ids = np.array([p for _, p in latest], np.int64)
     ts = np.array(list(latest.values()), np.int64)
-    new_now = int(ts.max()) if now is None else max(int(now), int(ts.max()))
-    if hl is not None and now is not None:
-        pop *= np.exp2(-(new_now - now) / 1e6 / hl)
+    from recsys.interactions import rows_of
     from recsys.prior import decay_weights
 
+    new_now = int(ts.max()) if now is None else max(int(now), int(ts.max()))
+    if now is not None:
+        pop *= decay_weights(np.array([now], np.int64), new_now, hl)[0]  # 1 without a half-life
+    rows = rows_of(np.asarray(post_ids, np.int64), ids)
     w = decay_weights(ts, new_now, hl)
-    order = np.argsort(post_ids, kind="stable")
-    pos = np.clip(np.searchsorted(post_ids[order], ids), 0, len(post_ids) - 1)
-    hit = post_ids[order[pos]] == ids
-    np.add.at(pop, order[pos[hit]], w[hit])
+    np.add.at(pop, rows[rows >= 0], w[rows >= 0])
     return pop, new_now
 
 

@@ -181,6 +181,7 @@ def post_popularity(interactions: pl.DataFrame, post_ids: np.ndarray, half_life_
     float64 (N,), the counts the population prior ranks by (offline without a half-life they are
     the column sums of the binary history matrix). `pairs`: `recsys.prior.latest_pairs` of
     `interactions`, when the caller has it."""
+    from recsys.interactions import rows_of
     from recsys.prior import decay_weights, latest_pairs, now_of
 
     ids = np.asarray(post_ids, np.int64)
@@ -195,11 +196,10 @@ def post_popularity(interactions: pl.DataFrame, post_ids: np.ndarray, half_life_
     if not len(cid):
         return np.zeros(len(ids), np.float64)
     order = np.argsort(cid, kind="stable")
-    cid, w = cid[order], w[order]
-    uniq, start = np.unique(cid, return_index=True)
-    total = np.add.reduceat(w, start) if len(w) else w
-    pos = np.clip(np.searchsorted(uniq, ids), 0, len(uniq) - 1)
-    return np.where(uniq[pos] == ids, total[pos], 0.0)
+    uniq, start = np.unique(cid[order], return_index=True)
+    total = np.add.reduceat(w[order], start)  # (P,) per counted post, sorted by id
+    pos = rows_of(uniq, ids, sorted_keys=True)
+    return np.where(pos >= 0, total[pos.clip(0)], 0.0)
 
 
 def popularity_order(popularity: np.ndarray, created_at_us: np.ndarray | None = None) -> np.ndarray:
