@@ -124,6 +124,15 @@ def choose_half_life(train: pl.DataFrame, history: sp.csr_matrix, target: sp.csr
 
 
 def half_life_of(meta: dict) -> float | None:
-    """The dataset's half-life (dataset.json "popularity"), None = the all-time counts."""
-    hl = (meta.get("popularity") or {}).get("half_life_s")
-    return None if hl is None else float(hl)
+    """The dataset's half-life (dataset.json "popularity"), None = the all-time counts.
+    SchemaError when the file holds anything but null or a positive number of seconds."""
+    from recsys.errors import SchemaError
+
+    pop = meta.get("popularity") or {}
+    hl = pop.get("half_life_s") if isinstance(pop, dict) else pop
+    if hl is None:
+        return None
+    if isinstance(hl, bool) or not isinstance(hl, (int, float)) or not hl > 0:
+        raise SchemaError(f"dataset.json: popularity.half_life_s must be null or a positive number of seconds, got {hl!r} "
+                          "(`recsys split --force` chooses it again)")
+    return float(hl)

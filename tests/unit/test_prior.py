@@ -12,7 +12,8 @@ import pytest
 import scipy.sparse as sp
 
 from recsys.inference import post_popularity
-from recsys.prior import HALF_LIVES, choose_half_life, recall_of_ranking
+from recsys.errors import SchemaError
+from recsys.prior import HALF_LIVES, choose_half_life, half_life_of, recall_of_ranking
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
@@ -95,3 +96,11 @@ def test_the_fold_decays_the_counts_to_its_latest_event_and_adds_new_pairs():
     np.testing.assert_allclose(pop, [4.0 / 4, 2.0 / 4 + 0.5, 2.0])  # (1, 10) is held already: no new user
     flat = SimpleNamespace(popularity=np.array([4.0, 2.0]), half_life_s=None, popularity_now_us=None, histories=hist)
     np.testing.assert_allclose(_folded_popularity(flat, ids, np.array([True, True]), 1, events)[0], [4.0, 3.0, 2.0])
+
+
+def test_a_bad_half_life_in_dataset_json_is_refused_with_the_field_named():
+    assert half_life_of({}) is None and half_life_of({"popularity": {"half_life_s": None}}) is None
+    assert half_life_of({"popularity": {"half_life_s": 3600}}) == 3600.0
+    for bad in ("6h", -1, 0, True, [1]):
+        with pytest.raises(SchemaError, match=r"popularity.half_life_s must be null or a positive number.*got"):
+            half_life_of({"popularity": {"half_life_s": bad}})
