@@ -12,7 +12,11 @@ or smallest offset, the largest or smallest ratio), the search goes on past that
 r <= MAX_RATIO: the grid only fixes where the search starts, not how far a dataset may go.
 Selection, fixed before any test figure was seen: the highest valid recall@20; among equal ones the
 highest valid recall@20 on cold posts (the posts this channel is for); among those the first in the
-order tried, which starts with the channel off.
+order tried, which starts with the channel off. Only points that give cold posts at least the valid
+recall@20 the channel off gives them are eligible (the channel off always is): the channel exists to
+carry new posts, and where they are a small share of valid, burying them can win a few warm hits on
+valid while the platform loses what it cannot measure offline (a post nobody is shown never gets
+the interactions that would show it was wanted).
 """
 
 from __future__ import annotations
@@ -77,34 +81,51 @@ def edge_points(tried, best) -> list[tuple[float, float]]:
     return [p for p in out if p not in seen]
 
 
+def best_point(keys: list[tuple[float, float]]) -> int:
+    """(valid recall@20, valid cold-post recall@20) per point in the order tried, keys[0] the channel
+    off -> the index of the chosen point: among the points whose cold-post recall is at least the
+    channel off's, the highest recall, then the highest cold-post recall, then the first tried."""
+    floor = keys[0][1]
+    return max((i for i, k in enumerate(keys) if k[1] >= floor), key=lambda i: (keys[i], -i))
+
+
 def choose_cold_channel(run, scorer, data, ratios=RATIOS, offsets=OFFSETS) -> dict:
-    """The grid scored on valid, extended past its edge where the best point lies there (module
-    docstring) -> {"cold_scale", "cold_offset" (cold_scale 0 = off), "valid_recall@20",
-    "valid_cold_recall@20", "grid": [[lam, c, recall, cold recall], ...] in the order tried}.
+    """The grid scored on valid, extended past its edge where the best eligible point lies there
+    (module docstring) -> {"cold_scale", "cold_offset" (cold_scale 0 = off), "valid_recall@20",
+    "valid_cold_recall@20", "trained_cold_recall@20" (the channel off's: the floor), "grid": [[lam, c,
+    recall, cold recall], ...] in the order tried}.
     `run.model.cfg` is left as it was."""
     s = float(run.model.cfg.content_scale)
     if s <= 0 or run.post_table is None:
         logger.info("cold channel: not chosen (content_scale %s, ID table %s)", s, run.post_table is not None)
-        return {"cold_scale": 0.0, "cold_offset": 0.0, "valid_recall@20": None, "valid_cold_recall@20": None, "grid": []}
-    grid, tried, best = [], [], None  # best: (key, (r, c)) of the first best point tried
+        return {"cold_scale": 0.0, "cold_offset": 0.0, "valid_recall@20": None, "valid_cold_recall@20": None, "trained_cold_recall@20": None, "grid": []}
+    grid, tried, keys = [], [], []  # keys: (valid recall@20, valid cold recall@20) per point tried
 
     def score(points):
-        nonlocal best
         for (lam, c, res), (ratio, c0) in zip(score_points(run, scorer, data, "valid", points), points):  # generator first: it runs to its end
             key = (float(res["metrics"]["recall@20"]), float(res["buckets"]["items"]["cold"]["recall@20"] or 0.0))
             grid.append([lam, c, round(key[0], 6), round(key[1], 6)])
             tried.append((ratio, c0))
-            if best is None or key > best[0]:
-                best = (key, (ratio, c0))
+            keys.append(key)
 
+    if (ratios[0], offsets[0]) != (1.0, 0.0):
+        raise ValueError(f"the cold channel's grid starts with the channel off (r 1, c 0), got r {ratios[0]}, c {offsets[0]}")
     score([(r, c) for r in ratios for c in offsets])
     for _ in range(MAX_STEPS):
-        before = best
-        score(edge_points(tried, best[1]))
-        if best is before:
+        before = best_point(keys)
+        score(edge_points(tried, tried[before]))
+        if best_point(keys) == before:
             break
-    (r, rc), (ratio, c) = best
+    i = best_point(keys)
+    (r, rc), (ratio, c) = keys[i], tried[i]
     lam = float(ratio * s)
     off = lam == s and c == 0.0
-    logger.info("cold channel on valid: lam=%s c=%s recall@20 %.4f cold %.4f (off: %.4f cold %.4f)", lam, c, r, rc, grid[0][2], grid[0][3])
-    return {"cold_scale": 0.0 if off else lam, "cold_offset": 0.0 if off else c, "valid_recall@20": r, "valid_cold_recall@20": rc, "grid": grid}
+    top = max(range(len(keys)), key=lambda j: (keys[j], -j))
+    logger.info(
+        "cold channel on valid: lam=%s c=%s recall@20 %.4f cold %.4f (off: %.4f cold %.4f%s)", lam, c, r, rc, grid[0][2], grid[0][3],
+        "" if top == i else f"; not eligible: lam={grid[top][0]} c={grid[top][1]} recall@20 {grid[top][2]:.4f} cold {grid[top][3]:.4f}",
+    )
+    return {
+        "cold_scale": 0.0 if off else lam, "cold_offset": 0.0 if off else c, "valid_recall@20": r, "valid_cold_recall@20": rc,
+        "trained_cold_recall@20": keys[0][1], "grid": grid,
+    }

@@ -465,7 +465,8 @@ def test_cold_channel_is_chosen_on_valid_and_scores_cold_posts_by_their_own_user
     for (r, c), prev in ((p, tried[:i]) for i, p in enumerate(tried) if i >= n):  # past the edge: doubled or halved
         assert any((r == pytest.approx(2 * q) or r == pytest.approx(q / 2)) and c == pytest.approx(d) or r == pytest.approx(q) and c == pytest.approx(2 * d) for q, d in prev), (r, c)
     assert cold["grid"][0][:2] == [s, 0.0]  # the channel off comes first
-    best = max((g[2], g[3]) for g in cold["grid"])  # valid recall@20, then valid cold-post recall@20
+    # valid recall@20, then valid cold-post recall@20, among points no worse on cold posts than the channel off
+    best = max((g[2], g[3]) for g in cold["grid"] if g[3] >= cold["grid"][0][3])
     first = next(g for g in cold["grid"] if (g[2], g[3]) == best)
     assert [cold["cold_scale"], cold["cold_offset"]] == ([0.0, 0.0] if first is cold["grid"][0] else first[:2])
     assert blend["grid"][0][2] == pytest.approx(cold["valid_recall@20"], abs=1e-6)  # the blend is chosen on top

@@ -53,3 +53,15 @@ def test_the_cold_channel_search_goes_past_the_edge_of_what_it_tried_and_stops_i
     # bounds: offsets stay cosines (|c| <= 1), the ratio at most MAX_RATIO
     assert edge_points([(1.0, 0.0), (1.0, 0.8)], (1.0, 0.8)) == [(2.0, 0.8), (0.5, 0.8)]
     assert edge_points([(MAX_RATIO, 0.0), (1.0, 0.0)], (MAX_RATIO, 0.0)) == []
+
+
+def test_the_channel_may_not_bury_cold_posts_to_win_warm_hits():
+    from training.cold import best_point
+
+    off = (0.120, 0.050)  # (valid recall@20, valid cold-post recall@20) of the channel off
+    # the highest recall sinks cold posts below the channel off: not eligible
+    assert best_point([off, (0.125, 0.0), (0.122, 0.060), (0.121, 0.050)]) == 2
+    assert best_point([off, (0.125, 0.049)]) == 0  # nothing else is eligible: the channel stays off
+    # equal recall: more cold-post recall; equal keys: the first tried (the channel off first)
+    assert best_point([off, (0.122, 0.050), (0.122, 0.070), (0.122, 0.070)]) == 2
+    assert best_point([off, (0.120, 0.050)]) == 0
