@@ -161,3 +161,37 @@ def test_missing_directory_and_missing_inter_file(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ArtifactError, match=r"no <name>\.inter file"):
         import_mmrec(tmp_path / "empty", tmp_path / "out")
+
+
+def test_a_dataset_written_in_mmrec_layout_imports_back(tiny_encoded, tmp_path):
+    """bench/mmrec_layout.py (the whole job tried on MMRec-format data) writes what this importer
+    reads: per user a chronological 8:1:1 split, features row for row."""
+    import subprocess
+    import sys
+
+    import polars as pl
+
+    root = Path(__file__).resolve().parents[3]
+    src = tmp_path / "synthmm"
+    r = subprocess.run([sys.executable, str(root / "bench" / "mmrec_layout.py"), "--data", str(tiny_encoded), "--out", str(src)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ds, _ = import_mmrec(src, tmp_path / "data")
+    orig = load_dataset(tiny_encoded)
+    n = orig.interactions.group_by("user_id").len()
+    kept = int(n.filter(pl.col("len") >= 5)["len"].sum())
+    assert len(ds.interactions) == kept > 0
+    s = ds.interactions_with_split()
+    per_user = s.group_by("user_id", "split").agg(pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last"))
+    wide = {(u, sp): (a, b) for u, sp, a, b in per_user.iter_rows()}
+    for u in s["user_id"].unique().to_list():  # train before valid before test, per user
+        tr, va, te = wide.get((u, "train")), wide.get((u, "valid")), wide.get((u, "test"))
+        assert tr is not None and va is not None and te is not None
+        assert tr[1] <= va[0] and va[1] <= te[0]
+    post_ids = orig.posts["post_id"].sort().to_numpy()  # itemID i = the i-th smallest post id
+    new, old = load_features(ds.root), load_features(orig.root)
+    assert sorted(new) == sorted(old)
+    for m in old:
+        want, present = old[m].aligned(post_ids)
+        got, _ = new[m].aligned(np.arange(len(post_ids)))
+        assert np.array_equal(got[present], want[present])
