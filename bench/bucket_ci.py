@@ -17,20 +17,6 @@ from pathlib import Path
 import numpy as np
 
 
-def per_user_recall(res: dict, data, split: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """evaluate(..., keep_lists=True) result -> (users int64 (U',), recall@k float64 (U',))."""
-    from recsys.evaluation import relevant_items
-
-    users, idx, valid = res["lists"]
-    rel = relevant_items(data.split(split), data.exclude_for(split).tocsr()).tocsr()
-    out = np.zeros(len(users))
-    for j, u in enumerate(users.tolist()):
-        r = rel.indices[rel.indptr[u] : rel.indptr[u + 1]]
-        top = idx[j, :k][valid[j, :k]]
-        out[j] = np.isin(top, r).sum() / len(r)
-    return users, out
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True)
@@ -45,7 +31,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from recsys.baselines import NEEDS_FEATURES, aligned_features, get_baseline
     from recsys.dataset import load_dataset
-    from recsys.evaluation import HISTORY_BUCKETS, evaluate
+    from recsys.evaluation import HISTORY_BUCKETS, evaluate, per_user_recall
     from recsys.interactions import build_interaction_data
     from recsys.runs import load_scorer, run_for_split
 
@@ -58,7 +44,7 @@ def main() -> None:
     recall, users = {}, None
     for name, sc in scorers.items():
         res = evaluate(sc, data, args.split, ks=(args.k,), keep_lists=True)
-        users, recall[name] = per_user_recall(res, data, args.split, args.k)
+        users, recall[name] = per_user_recall(res, data, args.k)
     hist_len = np.diff(data.history_for(args.split).tocsr().indptr)[users]
     rng = np.random.default_rng(0)
     print(f"{ds.name} / {args.split}: recall@{args.k}, run {args.run}; 95% paired-bootstrap interval of run - baseline")

@@ -18,7 +18,7 @@ import torch
 
 from recsys.baselines import get_baseline
 from recsys.dataset import load_dataset
-from recsys.evaluation import HISTORY_BUCKETS, evaluate
+from recsys.evaluation import HISTORY_BUCKETS, evaluate, per_user_recall
 from recsys.inference import latent_lookup, user_vectors
 from recsys.interactions import build_interaction_data
 from recsys.runs import VectorScorer, load_scorer, run_for_split
@@ -32,12 +32,6 @@ class _Fixed:
 
     def for_history(self, history, split):
         return self.inner
-
-
-def per_user_recall(r: dict, relevant) -> tuple[np.ndarray, np.ndarray]:
-    users, idx, valid = r["lists"]
-    rec = np.array([len(set(idx[i][valid[i]]) & set(relevant[u].indices)) / relevant[u].nnz for i, u in enumerate(users)])
-    return users, rec
 
 
 def main() -> None:
@@ -59,10 +53,9 @@ def main() -> None:
         "run, ID rows withheld": _Fixed(VectorScorer("anonymous", torch.from_numpy(anon), scorer.for_history(None, args.split).posts)),
         args.baseline: get_baseline(args.baseline)(data, None),
     }
-    relevant = data.split(args.split).tocsr()
     hist_len = np.diff(data.history_for(args.split).tocsr().indptr)
     known = np.diff(data.train.tocsr().indptr) > 0
-    rows = {name: per_user_recall(evaluate(m, data, args.split, ks=(20,), keep_lists=True), relevant) for name, m in models.items()}
+    rows = {name: per_user_recall(evaluate(m, data, args.split, ks=(20,), keep_lists=True), data, 20) for name, m in models.items()}
     print(f"{args.split} R@20 by history bucket, known users (train interactions) / joined later; {args.run}")
     for label, lo, hi in HISTORY_BUCKETS:
         for group, want in (("known", True), ("joined later", False)):

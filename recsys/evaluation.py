@@ -241,6 +241,22 @@ def relevant_items(target: sp.csr_matrix, exclude: sp.csr_matrix) -> sp.csr_matr
     return rel
 
 
+def per_user_recall(res: dict[str, Any], data: InteractionData, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`evaluate(..., keep_lists=True)` result -> (users int64 (U',), recall@k float64 (U',)): each
+    scored user's recall@k as `evaluate` counts it (relevant = the split's posts minus the excluded
+    ones), so the mean is res["metrics"][f"recall@{k}"]. For paired comparisons over users."""
+    users, idx, valid = res["lists"]
+    if k > idx.shape[1]:
+        raise ConfigError(f"per_user_recall: k={k} but the lists hold the top {idx.shape[1]}")
+    split = res["split"]
+    rel = relevant_items(data.split(split), data.exclude_for(split).tocsr())
+    out = np.zeros(len(users))
+    for j, u in enumerate(users.tolist()):
+        r = rel.indices[rel.indptr[u] : rel.indptr[u + 1]]
+        out[j] = np.isin(idx[j, :k][valid[j, :k]], r).sum() / len(r)
+    return users, out
+
+
 def _shared_ranking(scorer: Any, n: int) -> "_SharedRanking | None":
     """The scorer's one row for every user (`shared_scores`), when it has one and it is finite."""
     if not callable(getattr(scorer, "shared_scores", None)):

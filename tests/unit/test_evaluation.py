@@ -316,3 +316,17 @@ def test_column_tiled_ranking_equals_the_block_path(seed, monkeypatch):
     assert not tiled["lists"][2][list(tiled["lists"][0]).index(5)].all()  # user 5: -inf slots after its 5 posts
     # below TILED_MIN_POSTS the default is the block path
     assert evaluate(scorer, data, "test", ks=(10,))["metrics"] == evaluate(scorer, data, "test", ks=(10,), tiled=False)["metrics"]
+
+
+
+@pytest.mark.parametrize("split", ["valid", "test"])
+def test_per_user_recall_is_what_evaluate_averages(split):
+    from recsys.evaluation import per_user_recall
+
+    data, scores = random_data(3)
+    res = evaluate(MatrixScorer(scores), data, split, ks=(5, 10), keep_lists=True)
+    users, rec = per_user_recall(res, data, 10)
+    assert len(users) == res["n_users"] and rec.mean() == pytest.approx(res["metrics"]["recall@10"], abs=1e-12)
+    assert per_user_recall(res, data, 5)[1].mean() == pytest.approx(res["metrics"]["recall@5"], abs=1e-12)
+    with pytest.raises(ConfigError, match="k=20 but the lists hold the top 10"):
+        per_user_recall(res, data, 20)
