@@ -44,7 +44,7 @@ def main() -> None:
     recall, users = {}, None
     for name, sc in scorers.items():
         res = evaluate(sc, data, args.split, ks=(args.k,), keep_lists=True)
-        users, recall[name] = per_user_recall(res, data, args.k)
+        users, recall[name] = per_user_recall(res, args.k)
     hist_len = np.diff(data.history_for(args.split).tocsr().indptr)[users]
     rng = np.random.default_rng(0)
     print(f"{ds.name} / {args.split}: recall@{args.k}, run {args.run}; 95% paired-bootstrap interval of run - baseline")

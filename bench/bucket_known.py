@@ -55,7 +55,7 @@ def main() -> None:
     }
     hist_len = np.diff(data.history_for(args.split).tocsr().indptr)
     known = np.diff(data.train.tocsr().indptr) > 0
-    rows = {name: per_user_recall(evaluate(m, data, args.split, ks=(20,), keep_lists=True), data, 20) for name, m in models.items()}
+    rows = {name: per_user_recall(evaluate(m, data, args.split, ks=(20,), keep_lists=True), 20) for name, m in models.items()}
     print(f"{args.split} R@20 by history bucket, known users (train interactions) / joined later; {args.run}")
     for label, lo, hi in HISTORY_BUCKETS:
         for group, want in (("known", True), ("joined later", False)):

@@ -117,7 +117,9 @@ def evaluate(
     "n_posts", "split", "ks", "scorer", "dataset", "dataset_fingerprint",
     "timings": {"score_s", "rank_s" (= "mask_s" + "topk_s"), "metrics_s", "total_s"}}. With `keep_lists`, also "lists":
     (users int64 (U',), idx int64 (U', K) post positions, valid bool (U', K)), the masked top-K
-    lists that were scored (K = max(ks); `valid` is False where fewer posts were left after masking).
+    lists that were scored (K = max(ks); `valid` is False where fewer posts were left after masking),
+    and "per_user": {"recall@K", "ndcg@K", ...: float64 (U',)}, each user's value in the order of
+    `users` (the metrics are their means).
     `tiled`: rank a factor scorer in column tiles (None: from TILED_MIN_POSTS posts on).
     """
     t_start = time.perf_counter()
@@ -199,7 +201,7 @@ def evaluate(
 
     metrics, coverage, buckets = acc.result()
     total = time.perf_counter() - t_start
-    extra = {"lists": (users, np.concatenate(lists_idx), np.concatenate(lists_valid))} if keep_lists else {}
+    extra = {"lists": (users, np.concatenate(lists_idx), np.concatenate(lists_valid)), "per_user": acc.columns()} if keep_lists else {}
     logger.debug("evaluated %s on %s: %d users in %.2f s", getattr(scorer, "name", "?"), split, len(users), total)
     return {
         "metrics": metrics,
@@ -241,20 +243,16 @@ def relevant_items(target: sp.csr_matrix, exclude: sp.csr_matrix) -> sp.csr_matr
     return rel
 
 
-def per_user_recall(res: dict[str, Any], data: InteractionData, k: int) -> tuple[np.ndarray, np.ndarray]:
+def per_user_recall(res: dict[str, Any], k: int) -> tuple[np.ndarray, np.ndarray]:
     """`evaluate(..., keep_lists=True)` result -> (users int64 (U',), recall@k float64 (U',)): each
-    scored user's recall@k as `evaluate` counts it (relevant = the split's posts minus the excluded
-    ones), so the mean is res["metrics"][f"recall@{k}"]. For paired comparisons over users."""
-    users, idx, valid = res["lists"]
-    if k > idx.shape[1]:
-        raise ConfigError(f"per_user_recall: k={k} but the lists hold the top {idx.shape[1]}")
-    split = res["split"]
-    rel = relevant_items(data.split(split), data.exclude_for(split).tocsr())
-    out = np.zeros(len(users))
-    for j, u in enumerate(users.tolist()):
-        r = rel.indices[rel.indptr[u] : rel.indptr[u + 1]]
-        out[j] = np.isin(idx[j, :k][valid[j, :k]], r).sum() / len(r)
-    return users, out
+    scored user's recall@k as `evaluate` counted it (its mean is res["metrics"][f"recall@{k}"]).
+    For paired comparisons over users; k must be one of the evaluated ks."""
+    per_user = res.get("per_user")
+    if per_user is None:
+        raise ConfigError("per_user_recall needs an evaluate(..., keep_lists=True) result")
+    if f"recall@{k}" not in per_user:
+        raise ConfigError(f"per_user_recall: k={k} is not among the evaluated ks {res['ks']}")
+    return res["lists"][0], per_user[f"recall@{k}"]
 
 
 def _shared_ranking(scorer: Any, n: int) -> "_SharedRanking | None":
@@ -524,8 +522,12 @@ class _Accumulator:
     def _put(self, key: str, v: np.ndarray) -> None:
         self.per_user.setdefault(key, []).append(np.asarray(v, np.float64))
 
+    def columns(self) -> dict[str, np.ndarray]:
+        """Each per-user metric ("recall@K", ...) float64 (U',), users in the order added."""
+        return {key: np.concatenate(v) for key, v in self.per_user.items()}
+
     def result(self) -> tuple[dict, dict, dict]:
-        cols = {key: np.concatenate(v) for key, v in self.per_user.items()}
+        cols = self.columns()
         metrics = {key: float(v.mean()) for key, v in cols.items()}
         coverage = {f"coverage@{k}": float(self.covered[k].mean()) for k in self.ks}
         metrics.update(coverage)

@@ -86,7 +86,7 @@ def choose_pop_blend(run, scorer, data, weights=WEIGHTS, halves=HALVES) -> dict:
             res = evaluate(_Blended(base.users, base.posts, z, w), data, "valid", ks=(20,), keep_lists=True)
             r = float(res["metrics"]["recall@20"])
             grid.append([a, h, round(r, 6)])
-            per_user.append(per_user_recall(res, data, 20)[1])
+            per_user.append(per_user_recall(res, 20)[1])
             if best is None or r > best[2] + 1e-12:
                 best = (a, h, r)
 

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 import torch
 
 from recsys.errors import ConfigError, SchemaError
-from recsys.evaluation import _topk_canonical, _topk_exact, evaluate
+from recsys.evaluation import _topk_canonical, _topk_exact, evaluate, relevant_items
 from recsys.interactions import InteractionData
 
 
@@ -325,8 +325,14 @@ def test_per_user_recall_is_what_evaluate_averages(split):
 
     data, scores = random_data(3)
     res = evaluate(MatrixScorer(scores), data, split, ks=(5, 10), keep_lists=True)
-    users, rec = per_user_recall(res, data, 10)
+    users, rec = per_user_recall(res, 10)
     assert len(users) == res["n_users"] and rec.mean() == pytest.approx(res["metrics"]["recall@10"], abs=1e-12)
-    assert per_user_recall(res, data, 5)[1].mean() == pytest.approx(res["metrics"]["recall@5"], abs=1e-12)
-    with pytest.raises(ConfigError, match="k=20 but the lists hold the top 10"):
-        per_user_recall(res, data, 20)
+    assert per_user_recall(res, 5)[1].mean() == pytest.approx(res["metrics"]["recall@5"], abs=1e-12)
+    rel = relevant_items(data.split(split), data.exclude_for(split).tocsr())  # recall counted by hand, user by user
+    _, idx, valid = res["lists"]
+    by_hand = [np.isin(idx[j, :10][valid[j, :10]], rel[u].indices).sum() / rel[u].nnz for j, u in enumerate(users.tolist())]
+    assert np.allclose(rec, by_hand, atol=1e-12)
+    with pytest.raises(ConfigError, match=r"k=20 is not among the evaluated ks \[5, 10\]"):
+        per_user_recall(res, 20)
+    with pytest.raises(ConfigError, match="needs an evaluate"):
+        per_user_recall(evaluate(MatrixScorer(scores), data, split, ks=(10,)), 10)
