@@ -46,12 +46,16 @@ def decay_weights(ts_us: np.ndarray, now_us: int, half_life_s: float | None) -> 
     return np.exp2(-age_s / float(half_life_s))
 
 
+def _ts_us(interactions: pl.DataFrame) -> pl.Expr:
+    """The `ts` column as int64 µs (a datetime column, or int64 µs already)."""
+    return pl.col("ts").dt.epoch("us") if interactions.schema["ts"] != pl.Int64 else pl.col("ts")
+
+
 def latest_pairs(interactions: pl.DataFrame) -> pl.DataFrame:
     """Distinct (user_id, post_id) with the latest time of each (column `t`, int64 µs, the int64
     minimum where unknown), sorted by (post_id, user_id): group_by's own order varies between
     calls, and the weights are summed in this order, so the counts are the same to the bit."""
-    t = pl.col("ts").dt.epoch("us") if interactions.schema["ts"] != pl.Int64 else pl.col("ts")
-    return (interactions.select("user_id", "post_id", t.fill_null(np.iinfo(np.int64).min).alias("t"))
+    return (interactions.select("user_id", "post_id", _ts_us(interactions).fill_null(np.iinfo(np.int64).min).alias("t"))
             .group_by("user_id", "post_id").agg(pl.col("t").max()).sort("post_id", "user_id"))
 
 
@@ -59,9 +63,7 @@ def now_of(interactions: pl.DataFrame) -> int | None:
     """The latest interaction time (int64 µs) or None where no interaction has a time."""
     if interactions.is_empty():
         return None
-    t = interactions["ts"]
-    t = t.dt.epoch("us") if t.dtype != pl.Int64 else t
-    m = t.max()
+    m = interactions.select(_ts_us(interactions).max()).item()
     return None if m is None else int(m)
 
 

@@ -9,6 +9,7 @@ import polars as pl
 
 from recsys.dataset import load_dataset
 from recsys.features import load_features
+from recsys.prior import half_life_of
 
 
 def summarize(root: Path) -> dict[str, Any]:
@@ -39,7 +40,7 @@ def summarize(root: Path) -> dict[str, Any]:
         out["time_range"] = [str(inter["ts"].min()), str(inter["ts"].max())]
     if ds.splits is not None:
         out["splits"] = dict(sorted(ds.splits.group_by("split").len().iter_rows()))
-    out["popularity_half_life_s"] = (ds.meta.get("popularity") or {}).get("half_life_s")
+    out["popularity_half_life_s"] = half_life_of(ds.meta)
     for name, f in load_features(root).items():
         out["features"][name] = {
             "dim": f.dim,
