@@ -1,6 +1,8 @@
 """What one full-propagation training step spends on the graph (`recsys.graph`): the adjacency
 without the batch's edges rebuilt (sorted again) beside `TrainGraph.without`, and forward +
-backward of the propagation over it, on random unique edges; checks the gradients are equal.
+backward of the propagation over it, with torch.sparse.mm on COO beside `SparseOperator` (CSR
+kernels, the operator built inside the timing), on random unique edges; checks the gradients are
+equal to the bit.
 
     .venv/bin/python bench/graph_step.py [--users 6000 --posts 4000 --edges 800000 --dim 256 --batch 2048 --rounds 5]
 
@@ -15,7 +17,7 @@ import time
 
 import torch
 
-from recsys.graph import TrainGraph, normalized_adjacency
+from recsys.graph import SparseOperator, TrainGraph, normalized_adjacency
 
 
 def main() -> None:
@@ -34,7 +36,7 @@ def main() -> None:
     graph = TrainGraph(users, posts, a.users, a.posts)
     graph.without(torch.zeros(1, dtype=torch.int64))  # builds its entry index once
     x0 = torch.randn(a.users + a.posts, a.dim, generator=g)
-    times: dict[str, list[float]] = {k: [] for k in ("rebuilt adjacency", "masked adjacency", "layers over rebuilt", "layers over masked")}
+    times: dict[str, list[float]] = {k: [] for k in ("rebuilt adjacency", "masked adjacency", "layers over rebuilt", "layers over masked", "layers, SparseOperator")}
     for _ in range(a.rounds):
         drop = torch.randperm(len(users), generator=g)[: a.batch]
         t = time.perf_counter()
@@ -46,20 +48,25 @@ def main() -> None:
         masked = graph.without(drop)
         times["masked adjacency"].append(time.perf_counter() - t)
         grads = []
-        for name, adj in (("layers over rebuilt", plain), ("layers over masked", masked)):
+        for name, adj in (("layers over rebuilt", plain), ("layers over masked", masked), ("layers, SparseOperator", masked)):
             x = x0.clone().requires_grad_()
             t = time.perf_counter()
+            if name == "layers, SparseOperator":
+                op = SparseOperator(adj, symmetric=True)
+                mm = op.__matmul__
+            else:
+                mm = lambda e, adj=adj: torch.sparse.mm(adj, e)  # noqa: E731
             e = x
             for _ in range(a.layers):
-                e = torch.sparse.mm(adj, e)
+                e = mm(e)
             e.sum().backward()
             times[name].append(time.perf_counter() - t)
             grads.append(x.grad)
-        assert torch.equal(grads[0], grads[1]), "the two ways disagree"
+        assert torch.equal(grads[0], grads[1]) and torch.equal(grads[1], grads[2]), "the ways disagree"
     print(f"{len(users):,} unique edges, {a.users:,} users, {a.posts:,} posts, d {a.dim}, batch {a.batch}, "
           f"{a.layers} layers, {torch.get_num_threads()} threads; medians of {a.rounds} rounds, gradients equal")
     for k, v in times.items():
-        print(f"  {k:>18}: {statistics.median(v):.3f} s")
+        print(f"  {k:>22}: {statistics.median(v):.3f} s")
 
 
 if __name__ == "__main__":

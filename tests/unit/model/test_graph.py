@@ -1,9 +1,10 @@
 """The training graphs (`recsys.graph`): the masked adjacency gives the numbers the plain
-construction gives, and the content item-item graph links nearest posts."""
+construction gives, products through `SparseOperator` give torch.sparse.mm's numbers, and the
+content item-item graph links nearest posts."""
 
 import torch
 
-from recsys.graph import TrainGraph, item_graph, normalized_adjacency, propagate
+from recsys.graph import SparseOperator, TrainGraph, item_graph, normalized_adjacency, propagate
 
 
 def _edges(seed: int, n_users: int, n_posts: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,3 +61,62 @@ def test_item_graph_links_each_post_to_its_nearest_posts_by_content():
     both = item_graph({"x": x, "a": a}, {"x": torch.ones(4, dtype=torch.bool), "a": torch.ones(4, dtype=torch.bool)}, k=1).to_dense()
     assert torch.allclose(both.sum(1), torch.ones(4))  # averaged over the post's modalities
     assert item_graph({"x": x}, {"x": torch.ones(4, dtype=torch.bool)}, k=0) is None
+
+
+def _coo_product_and_grad(a: torch.Tensor, x0: torch.Tensor, w: torch.Tensor, layers: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """sum of a^i x0 over i = 1..layers with torch.sparse.mm on COO, and d(<., w>)/dx0."""
+    x = x0.clone().requires_grad_()
+    e, acc = x, 0
+    for _ in range(layers):
+        e = torch.sparse.mm(a, e)
+        acc = acc + e
+    (acc * w).sum().backward()
+    return acc.detach(), x.grad
+
+
+def test_the_sparse_operator_gives_sparse_mm_numbers_and_gradients_to_the_bit():
+    """Training's numbers do not move with the CSR kernels: the masked adjacency (symmetric, the
+    backward reuses the matrix) and the item graph (not symmetric: its transpose), 3 products, at a
+    model's width (64; rows of 8 or 16 floats take another summation order in torch's kernels and
+    may differ in the last bit)."""
+    users, posts = _edges(3, 60, 45, 700)
+    key = torch.unique(users * 45 + posts)
+    users, posts = key // 45, key % 45
+    adj = TrainGraph(users, posts, 60, 45).without(torch.arange(0, len(users), 5))
+    feats = torch.randn(45, 6, generator=torch.Generator().manual_seed(4))
+    items = item_graph({"x": feats}, {"x": torch.ones(45, dtype=torch.bool)}, k=3)
+    gen = torch.Generator().manual_seed(5)
+    for a, sym in ((adj, True), (items, False)):
+        x0, w = torch.randn(a.shape[1], 64, generator=gen), torch.randn(a.shape[0], 64, generator=gen)
+        want, want_grad = _coo_product_and_grad(a, x0, w, 3)
+        op = SparseOperator(a, symmetric=sym)
+        x = x0.clone().requires_grad_()
+        e, acc = x, 0
+        for _ in range(3):
+            e = op @ e
+            acc = acc + e
+        (acc * w).sum().backward()
+        assert torch.equal(acc.detach(), want) and torch.equal(x.grad, want_grad)
+    assert not torch.equal(items.to_dense(), items.to_dense().T)  # the item graph case does need its transpose
+    import copy
+
+    assert copy.deepcopy({"op": op})["op"] is op  # a model copy (training's EMA evaluation) shares it
+
+
+def test_propagation_is_the_mean_of_the_layers():
+    users, posts = _edges(6, 20, 10, 80)
+    adj = normalized_adjacency(users, posts, 20, 10)
+    x = torch.randn(30, 4, generator=torch.Generator().manual_seed(7))
+    dense = adj.to_dense()
+    want = (x + dense @ x + dense @ dense @ x) / 3
+    pu, pp = propagate(adj, x[:20], x[20:], 2)
+    assert torch.allclose(torch.cat([pu, pp]), want, atol=1e-6)
+
+
+def test_a_sparse_operator_refuses_what_it_cannot_multiply():
+    import pytest
+
+    with pytest.raises(ValueError, match="sparse COO"):
+        SparseOperator(torch.eye(3))
+    with pytest.raises(ValueError, match="square"):
+        SparseOperator(torch.ones(2, 3).to_sparse(), symmetric=True)
