@@ -5,21 +5,21 @@ best VALID recall@20 is kept. Shapes: U users, N posts, d dim; graph (U+N, U+N).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
 
 from recsys.baselines._common import EmbeddingScorer, train_bpr
+from recsys.graph import SparseOperator
 from recsys.interactions import InteractionData
 
 DEFAULTS = dict(dim=64, layers=3, lr=5e-3, reg=1e-4, batch_size=2048, epochs=50, patience=3, seed=0)
 
 
 def normalized_adjacency(train: sp.csr_matrix) -> torch.Tensor:
-    """Sparse float32 (U+N, U+N): [[0, R], [R^T, 0]] scaled by D^-1/2 on both sides."""
+    """Sparse COO float32 (U+N, U+N), coalesced: [[0, R], [R^T, 0]] scaled by D^-1/2 on both sides
+    (its own transpose, to the bit: d_r * d_c = d_c * d_r)."""
     n_users, n_posts = train.shape
     r = (train > 0).astype(np.float32)
     a = sp.bmat([[None, r], [r.T, None]], format="coo", dtype=np.float32)
@@ -28,10 +28,7 @@ def normalized_adjacency(train: sp.csr_matrix) -> torch.Tensor:
     vals = d[a.row] * a.data * d[a.col]
     idx = torch.from_numpy(np.vstack([a.row, a.col]).astype(np.int64))
     n = n_users + n_posts
-    coo = torch.sparse_coo_tensor(idx, torch.from_numpy(vals.astype(np.float32)), (n, n), check_invariants=False)
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": CSR @ dense is the fast path
-        warnings.simplefilter("ignore", UserWarning)
-        return coo.coalesce().to_sparse_csr()
+    return torch.sparse_coo_tensor(idx, torch.from_numpy(vals.astype(np.float32)), (n, n), check_invariants=False).coalesce()
 
 
 class LightGCN(nn.Module):
@@ -41,7 +38,7 @@ class LightGCN(nn.Module):
         self.layers, self.reg = layers, reg
         g = torch.Generator().manual_seed(seed)
         self.ego = nn.Parameter(torch.randn(self.n_users + self.n_posts, dim, generator=g) * 0.1)  # (U+N, d)
-        self.adj = normalized_adjacency(train)
+        self.adj = SparseOperator(normalized_adjacency(train), symmetric=True)  # CSR products (`recsys.graph`)
 
     def propagate(self) -> torch.Tensor:
         e, out = self.ego, [self.ego]
