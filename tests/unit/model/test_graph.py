@@ -23,6 +23,8 @@ def test_the_train_graph_without_edges_is_the_adjacency_of_the_rest():
         keep[drop] = False
         want = normalized_adjacency(users[keep], posts[keep], 30, 20).to_dense()
         assert torch.allclose(g.without(drop).to_dense(), want, atol=1e-7, rtol=0)
+        masked = g.without(drop).to_dense()
+        assert torch.equal(masked, masked.T)  # to the bit: propagation's backward multiplies by the matrix itself
 
 
 def test_masked_propagation_and_its_gradient_are_bit_identical_to_a_rebuilt_graph():
