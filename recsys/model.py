@@ -187,8 +187,7 @@ class Recommender(nn.Module):
             self.register_buffer("author_known", torch.zeros(n_authors, dtype=torch.bool))
         self.graph: TrainGraph | None = None  # train edges (`set_graph`; `recsys.graph`)
         self.adj: torch.Tensor | None = None  # their normalised adjacency (self.graph.adj)
-        self.item_adj: torch.Tensor | None = None  # content item-item graph (`set_item_graph`), training only
-        self._item_op: SparseOperator | None = None  # item_adj's products
+        self.item_adj: SparseOperator | None = None  # content item-item graph (`set_item_graph`), training only
         self.mode = "full"  # training propagation actually used ("full" | "cached"), set by `set_graph`
         self._snap: dict[str, torch.Tensor] | None = None  # cached mode: delta_user, delta_post, latents
 
@@ -219,14 +218,14 @@ class Recommender(nn.Module):
 
     def set_item_graph(self, feats: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> None:
         """Build the frozen content item-item graph from the input features (`item_knn` > 0)."""
-        self.item_adj = item_graph(feats, present, self.cfg.item_knn) if self.ids is not None else None
-        self._item_op = SparseOperator(self.item_adj) if self.item_adj is not None else None
+        graph = item_graph(feats, present, self.cfg.item_knn) if self.ids is not None else None
+        self.item_adj = SparseOperator(graph) if graph is not None else None
 
     def _propagate(self, adj: torch.Tensor | None, u: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """User-post propagation, plus the content item-item graph on the post rows."""
         pu, pp = propagate(adj, u, p, self.cfg.graph_layers)
         if self.item_adj is not None:
-            pp = pp + self.cfg.item_graph_weight * (self._item_op @ (p * self.post_known.unsqueeze(1)))  # untrained rows add nothing
+            pp = pp + self.cfg.item_graph_weight * (self.item_adj @ (p * self.post_known.unsqueeze(1)))  # untrained rows add nothing
         return pu, pp
 
     # -- cached propagation (training only) ----------------------------------------------------
