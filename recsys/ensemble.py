@@ -127,12 +127,13 @@ class EnsembleRun:
         return max(float(m.pop_weight) for m in self.members)
 
     def with_popularity(self, vectors: np.ndarray, popularity: np.ndarray) -> np.ndarray:
-        """Each member's blend coordinate set from counts float (N,) (`LoadedRun.with_popularity`)."""
+        """Each member's part through the member's `LoadedRun.with_popularity` (its blend coordinate
+        and cold offsets set from counts float (N,))."""
         v = np.array(vectors, np.float32)
         cuts = np.cumsum([0] + [int(m.dim) for m in self.members])
         for k, m in enumerate(self.members):
             if m.pop_weight > 0:
-                v[:, cuts[k + 1] - 1] = m.popularity_z(popularity) * self._scale
+                v[:, cuts[k]:cuts[k + 1]] = m.with_popularity(v[:, cuts[k]:cuts[k + 1]] / self._scale, popularity) * self._scale
         return v
 
     def post_query(self, vectors: np.ndarray) -> np.ndarray:

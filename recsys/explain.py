@@ -35,13 +35,16 @@ CONTENT = "content"
 _EPS = 1e-12
 
 
-def id_share(query: np.ndarray, vectors: np.ndarray, content: np.ndarray, content_scale: float) -> np.ndarray:
+def id_share(query: np.ndarray, vectors: np.ndarray, content: np.ndarray, content_scale: float,
+             extra_content: np.ndarray | None = None) -> np.ndarray:
     """Share of each score <query, vectors[k]> that comes from the post's ID part (module docstring).
 
     query float32 (d,) user vector, or (K, d) one per post (the cold channel scores cold posts by
     another user vector, `recsys.cold_channel`); vectors float32 (K, d) unit post vectors; content
     float32 (K, d) the posts' content parts before normalisation (post head of the latent);
-    content_scale = s (the post side's). -> float32 (K,) in [0, 1] (0 for posts without an ID part)."""
+    content_scale = s (the post side's); extra_content float32 (K,) or None: content terms of the
+    score outside <query, vectors> (the cold channel's content-key match). -> float32 (K,) in
+    [0, 1] (0 for posts without an ID part)."""
     s = np.float32(content_scale)
     p, c = vectors, content
     u = np.broadcast_to(np.asarray(query, np.float32), p.shape)  # (K, d)
@@ -49,8 +52,10 @@ def id_share(query: np.ndarray, vectors: np.ndarray, content: np.ndarray, conten
     pc = np.einsum("kd,kd->k", p, c) / cn  # (K,) <p, c^>
     no_id = pc > 1 - 1e-6  # p = c^: |p - c^|^2 = 2 - 2 <p, c^> (both unit)
     lam = np.where(no_id, s, s * pc + np.sqrt(np.maximum(1 - s * s + (s * pc) ** 2, 0)))
-    t_c = (s / np.maximum(lam, _EPS)) * np.einsum("kd,kd->k", c, u) / cn  # content term of the score
+    t_c = (s / np.maximum(lam, _EPS)) * np.einsum("kd,kd->k", c, u) / cn  # content term of <u, p>
     t_i = np.where(no_id, 0, np.einsum("kd,kd->k", p, u) - t_c)  # ID term
+    if extra_content is not None:
+        t_c = t_c + np.asarray(extra_content, np.float32)
     a_i = np.abs(t_i)
     return (a_i / (np.abs(t_c) + a_i + _EPS)).astype(np.float32)
 

@@ -19,7 +19,7 @@ Shape legend: B batch (user, post) pairs, L history, N posts, U users, Z latent,
     (`pop_weight` > 0, chosen on valid after training) both vectors get one more coordinate
     (`recsys.runs.LoadedRun`); with the cold channel (`cold_scale` > 0, chosen on valid after
     training) posts without an ID row meet the user vector combined with `cold_scale` instead of s
-    (`recsys.cold_channel`: 2d + 1 retrieval dims).
+    (`recsys.cold_channel`: 2d + 1 retrieval dims, + Z with its content-key match).
 
 Loss (weights in `ModelConfig`):
     retrieval: "softmax" = in-batch sampled softmax over the batch's posts with temperature and
@@ -113,6 +113,9 @@ class ModelConfig:
     # cold_scale 0 = off (every post is scored by the same user vector).
     cold_scale: float = 0.0
     cold_offset: float = 0.0
+    # ... plus cold_key_weight * cos(the user's history key, the post's content key), the match of
+    # item-based content kNN (`recsys.cold_channel`; chosen with cold_scale; 0 = none).
+    cold_key_weight: float = 0.0
     cold_knn: int = 10  # a post without an ID row borrows the ID rows of its k nearest ID-row
     # posts by centred-latent cosine (softmax-weighted, `recsys.borrow`); 0 = content only
     # Training: a positive whose ID row is dropped (`post_id_dropout`) gets what a cold post gets at

@@ -183,11 +183,27 @@ class LoadedRun:
         return float(self.model.cfg.cold_scale) > 0
 
     @property
+    def cold_key_weight(self) -> float:
+        """beta of the cold channel's content-key match (`recsys.cold_channel`; 0 = none)."""
+        return float(getattr(self.model.cfg, "cold_key_weight", 0.0) or 0.0) if self.cold_channel else 0.0
+
+    @property
     def dim(self) -> int:
-        """Retrieval dimension: the model's `dim` d (2d + 1 with the cold channel), + 1 with the
-        popularity blend."""
+        """Retrieval dimension: the model's `dim` d (2d + 1 with the cold channel, 2d + Z + 1 with
+        its content-key match), + 1 with the popularity blend."""
+        from recsys.cold_channel import retrieval_dim
+
         d = int(self.model.cfg.dim)
-        return (2 * d + 1 if self.cold_channel else d) + (1 if self.pop_weight > 0 else 0)
+        return (retrieval_dim(d, self.latent_dim, self.cold_key_weight) if self.cold_channel else d) + (1 if self.pop_weight > 0 else 0)
+
+    def content_keys(self, latents) -> np.ndarray:
+        """Latents float32 (..., Z) -> the posts' content keys float32 (..., Z) (`borrow_keys` with
+        this run's centre): what cold posts borrow ID rows by and the cold channel's key match
+        compares."""
+        if self.key_mean is None:
+            raise ArtifactError(f"{self.run_dir}: the run has no key centre (key_mean); trained before latent keys")
+        lat = torch.as_tensor(np.asarray(latents, np.float32))
+        return borrow_keys(lat.reshape(-1, lat.shape[-1]), self.key_mean)["post_keys"].reshape(lat.shape).numpy()
 
     def post_query(self, vectors: np.ndarray) -> np.ndarray:
         """Retrieval post vectors (N, dim) -> the vectors to search with for posts similar to them
@@ -245,12 +261,22 @@ class LoadedRun:
         if self.cold_channel:
             from recsys.cold_channel import split_posts
 
-            v = split_posts(v, rows < 0, float(self.model.cfg.cold_offset))
+            keys = self.content_keys(lat) if self.cold_key_weight > 0 else None
+            v = split_posts(v, rows < 0, float(self.model.cfg.cold_offset), keys)
         if self.pop_weight > 0:
             if popularity is None:
                 popularity = np.where(rows >= 0, self._train_pop()[np.clip(rows, 0, None)], 0.0)
-            v = np.concatenate([v, self.popularity_z(popularity)[:, None]], axis=1)
+            v = self._cold_offsets(np.concatenate([v, self.popularity_z(popularity)[:, None]], axis=1), popularity)
         return v
+
+    def _cold_offsets(self, vectors: np.ndarray, popularity: np.ndarray) -> np.ndarray:
+        """With the cold channel and the blend: the cold offset only for cold posts without counts
+        (`recsys.cold_channel.offsets_by_counts`); the vectors as they are otherwise."""
+        if not (self.cold_channel and self.pop_weight > 0):
+            return vectors
+        from recsys.cold_channel import offsets_by_counts
+
+        return offsets_by_counts(vectors, int(self.model.cfg.dim), self.latent_dim, self.cold_key_weight, float(self.model.cfg.cold_offset), popularity)
 
     def _train_pop(self) -> np.ndarray:
         """float64 (Np,) distinct training users of each ID-row post."""
@@ -264,11 +290,13 @@ class LoadedRun:
         return (np.log1p(c) / max(np.log1p(self._train_pop().max()), 1e-12)).astype(np.float32)
 
     def with_popularity(self, vectors: np.ndarray, popularity: np.ndarray) -> np.ndarray:
-        """Retrieval post vectors (N, dim) with the blend's coordinate set from counts float (N,)
-        (a copy; the vectors unchanged without a blend)."""
+        """Retrieval post vectors (N, dim) with the blend's coordinate set from counts float (N,),
+        and with the cold channel its offsets by the counts (a copy; the vectors unchanged without a
+        blend)."""
         v = np.array(vectors, np.float32)
         if self.pop_weight > 0:
             v[:, -1] = self.popularity_z(popularity)
+            v = self._cold_offsets(v, popularity)
         return v
 
     def popularity_weight(self, n_history: np.ndarray) -> np.ndarray:
@@ -319,10 +347,12 @@ class LoadedRun:
         )
         v = (combine_user(self.model, content, id_part) * has.unsqueeze(1)).numpy()
         if self.cold_channel:
-            from recsys.cold_channel import join_users
+            from recsys.cold_channel import history_keys, join_users
 
             cold = (combine_user(self.model, content, id_part, float(self.model.cfg.cold_scale)) * has.unsqueeze(1)).numpy()
-            v = join_users(v, cold, has.numpy())
+            beta = self.cold_key_weight
+            h = history_keys(self.content_keys(history_latents), hp >= 0) if beta > 0 else None
+            v = join_users(v, cold, has.numpy(), h, beta)
         if self.pop_weight > 0:
             w = self.popularity_weight((hp >= 0).sum(1)) * has.numpy()
             v = np.concatenate([v, w[:, None]], axis=1)
@@ -403,7 +433,7 @@ def load_run(run_dir: Path) -> LoadedRun:
     )
 
 
-CHOSEN_KEYS = ("pop_weight", "pop_half", "id_shrink", "cold_scale", "cold_offset")  # inference keys chosen on valid after training
+CHOSEN_KEYS = ("pop_weight", "pop_half", "id_shrink", "cold_scale", "cold_offset", "cold_key_weight")  # inference keys chosen on valid after training
 
 
 def set_chosen_config(run_dir: Path, **keys: float) -> None:

@@ -27,6 +27,7 @@ class WhyModality:
         self.bundle, self.model = bundle, model
         self.content_scale = float(cfg.get("content_scale", 0.5))
         self.cold_channel = float(cfg.get("cold_scale", 0.0) or 0.0) > 0  # recsys.cold_channel
+        self.key_block = self.cold_channel and float(cfg.get("cold_key_weight", 0.0) or 0.0) > 0  # its content-key match
         # the exact content / ID split holds for part-normalised, unit post vectors (recsys.explain)
         self.has_id = getattr(model, "post_table", None) is not None
         self.decomposable = bool(cfg.get("part_norm", True)) and cfg.get("normalize", "both") == "both"
@@ -73,12 +74,16 @@ class WhyModality:
             content = self._content(np.asarray(latents)[:, : self.z])  # (K, d): the model's part; a popularity coordinate after it is left out
             d = content.shape[1]
             v, q = np.asarray(vectors) * np.float32(self.part_scale), np.asarray(query, np.float32)
+            extra = None
             if self.cold_channel:  # a cold post is scored by the user's cold vector (recsys.cold_channel)
                 p, cold = model_part(v, d)
+                if self.key_block:  # + beta cos(h, k): content
+                    kb = slice(2 * d, 2 * d + self.z)
+                    extra = np.where(cold, v[:, kb] @ q[kb], 0.0).astype(np.float32)
                 q = np.where(cold[:, None], q[None, d:2 * d], q[None, :d])  # (K, d)
             else:
                 p, q = v[:, :d], q[:d]  # unit post parts
-            shares = explain.id_share(q, p, content, self.content_scale)
+            shares = explain.id_share(q, p, content, self.content_scale, extra)
         else:
             shares = np.zeros(k) if not self.has_id else np.full(k, np.nan)
         if not self.needs_why_rows:

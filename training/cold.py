@@ -1,22 +1,28 @@
 """Choose the cold channel of a trained run on VALID (`recsys.cold_channel`): a post without an ID
-row is scored <u_lam, p> + c, u_lam the user's vector with `cold_scale` lam on the user side.
+row is scored <u_lam, p> + beta cos(h, k) + c, u_lam the user's vector with `cold_scale` lam on
+the user side, cos(h, k) the match of its content key with the user's history keys.
 
 Why: cold posts are ranked by their content (and the ID rows they borrow) only; how much of the
-user's content profile should meet them, and how far they should be lifted or lowered against
-posts the model has ID rows for, depends on the dataset: chosen here on valid, never on test.
+user's content profile and of the content-key match should meet them, and how far they should be
+lifted or lowered against posts the model has ID rows for, depends on the dataset: chosen here on
+valid, never on test. Two questions, each asked of the valid figure that answers it:
 
-Grid: lam = r * content_scale for r in RATIOS, c in OFFSETS. r = 1, c = 0 is the channel off (the
-scores of the run as trained). Where the best point lies on the edge of what was tried (the largest
-or smallest offset, the largest or smallest ratio), the search goes on past that edge, doubling
-(halving the ratio downwards) while valid rises, within |c| <= 1 (scores <u, p> are cosines) and
-r <= MAX_RATIO: the grid only fixes where the search starts, not how far a dataset may go.
-Selection, fixed before any test figure was seen: the highest valid recall@20; among equal ones the
-highest valid recall@20 on cold posts (the posts this channel is for); among those the first in the
-order tried, which starts with the channel off. Only points that give cold posts at least the valid
-recall@20 the channel off gives them are eligible (the channel off always is): the channel exists to
-carry new posts, and where they are a small share of valid, burying them can win a few warm hits on
-valid while the platform loses what it cannot measure offline (a post nobody is shown never gets
-the interactions that would show it was wanted).
+1. Order among new posts: (lam, beta). Scored with every cold post placed above every warm one
+   (c = `FIRST`: the cold-post recall@20 is then the recall of the cold posts ranked among
+   themselves), the highest valid recall@20 on cold posts; among equal ones the first in the
+   order tried (beta 0 and the trained lam first). Only users whose valid posts include a cold one
+   count here, and c cannot move it, so overall recall (where they are ~7% on TikTok) would
+   drown it in the warm users' noise.
+2. Place against warm posts: c, with (lam, beta) fixed. Offsets over `OFFSETS` (beyond them by
+   doubling while the best lies on the edge, |c| <= 2 + beta). The best valid recall@20 overall sets the bar; among the points within one
+   standard error of the paired per-user difference from it (the one-standard-error rule of the
+   popularity blend: a maximum over a noisy valid set is partly noise), the one with the highest
+   valid recall@20 on cold posts; then the higher recall, then the first tried. Only points that
+   give cold posts at least the valid recall@20 the channel off gives them are eligible (the
+   channel off, lam = content_scale, beta = 0, c = 0, always is): the channel exists to carry new
+   posts, and where they are a small share of valid, burying them can win a few warm hits on
+   valid while the platform loses what it cannot measure offline (a post nobody is shown never
+   gets the interactions that would show it was wanted).
 """
 
 from __future__ import annotations
@@ -28,23 +34,26 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-RATIOS = (1.0, 0.25, 0.5, 0.75, 1.5, 2.0)  # lam / content_scale (1 first: with c = 0 the channel off)
-OFFSETS = (0.0, -0.05, 0.025, 0.05, 0.1)  # c (scores <u, p> are cosines in [-1, 1])
-
-
+RATIOS = (1.0, 0.5, 0.25, 0.125, 0.0625, 1.5, 2.0)  # lam / content_scale (1 first: the trained user vector)
 MAX_RATIO = 8.0  # lam at most 8x the trained content scale
+KEY_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # beta (0 first: no content-key match)
+OFFSETS = (0.0, -0.05, 0.025, 0.05, 0.1, -0.1, 0.2, -0.2, 0.3, -0.3, 0.4, -0.4, 0.6, -0.6, 0.8, -0.8)  # c, before extension
+FIRST = 3.0  # + beta: a cold post's score then exceeds every warm post's (cosines: |<u, p>| <= 1)
 MAX_STEPS = 8  # rounds of edge extension
 
 
 def score_points(run, scorer, data, split: str, points, ks=(20,)):
-    """For each (r, c) of `points`: (lam, c, `recsys.evaluation.evaluate` result on `split`) of
-    `scorer` (a `recsys.runs.RunScorer` of `run`, the channel off) with the channel at lam =
-    r * content_scale, offset c. Post vectors are split from the scorer's; user vectors are
-    recomputed per point. `run.model.cfg` is left as it was."""
+    """For each (r, beta, c) of `points`: ((lam, beta, c), `recsys.evaluation.evaluate` result on
+    `split`, kept lists and per-user figures included) of `scorer` (a `recsys.runs.RunScorer` of
+    `run`, the channel off) with the channel at lam = r * content_scale, key weight beta, offset
+    c. Post vectors are split from the scorer's; user vectors are recomputed per point.
+    `run.model.cfg` is left as it was."""
+    import torch
+
     from recsys.cold_channel import split_posts
     from recsys.evaluation import evaluate
     from recsys.interactions import rows_of
-    from recsys.runs import RunScorer
+    from recsys.runs import RunScorer, VectorScorer
 
     if run.cold_channel or run.pop_weight > 0:
         raise ValueError(f"{run.run_dir}: the cold channel is chosen on a run without it and without the popularity blend")
@@ -52,80 +61,139 @@ def score_points(run, scorer, data, split: str, points, ks=(20,)):
     s = float(cfg.content_scale)
     base = scorer.posts.numpy()  # (N, d)
     cold = rows_of(run.post_table_ids, np.asarray(data.post_ids, np.int64)) < 0  # (N,) no ID row
+    keys, users = None, (None, None)  # users: ((r, beta), their user vectors): c does not change them
     try:
-        for r, c in points:
-            run.model.cfg = dataclasses.replace(cfg, cold_scale=float(r * s), cold_offset=float(c))
-            fresh = RunScorer(scorer.name, run, data, scorer.latents, split_posts(base, cold, c), scorer.histories)
-            yield float(r * s), float(c), evaluate(fresh.for_history(data.history_for(split), split), data, split, ks=ks)
+        for r, beta, c in points:
+            if beta > 0 and keys is None:
+                keys = run.content_keys(scorer.latents)  # (N, Z)
+            run.model.cfg = dataclasses.replace(cfg, cold_scale=float(r * s), cold_offset=float(c), cold_key_weight=float(beta))
+            posts = split_posts(base, cold, c, keys if beta > 0 else None)
+            if users[0] != (r, beta):
+                fresh = RunScorer(scorer.name, run, data, scorer.latents, posts, scorer.histories)
+                users = ((r, beta), fresh.for_history(data.history_for(split), split).users)
+            res = evaluate(VectorScorer(scorer.name, users[1], torch.from_numpy(posts)), data, split, ks=ks, keep_lists=True)
+            yield (float(r * s), float(beta), float(c)), res
     finally:
         run.model.cfg = cfg
 
 
-def edge_points(tried, best) -> list[tuple[float, float]]:
-    """The points past the edge of `tried` ((r, c) pairs scored so far) next to `best` (one of them):
-    c doubled where best's c is the largest positive (smallest negative) offset tried, within
-    |c| <= 1; r doubled where best's r is the largest ratio tried (up to MAX_RATIO), halved where it
-    is the smallest. Points already tried are left out. [] = best is inside: the search stops."""
-    r, c = best
-    rs, cs = [t[0] for t in tried], [t[1] for t in tried]
+def _key(res) -> tuple[float, float]:
+    """(recall@20, recall@20 on cold posts) of an `evaluate` result."""
+    return float(res["metrics"]["recall@20"]), float(res["buckets"]["items"]["cold"]["recall@20"] or 0.0)
+
+
+def order_points(tried: list[tuple[float, float]], cold_recall: list[float]) -> list[tuple[float, float]]:
+    """Stage 1's extension: the (r, beta) pairs next to the best of `tried` (highest cold recall,
+    the first of equal ones) past the edge of what was tried: r halved where it is the smallest
+    ratio, doubled where it is the largest (up to MAX_RATIO), beta doubled where it is the largest positive weight. [] = the best is inside."""
+    i = max(range(len(tried)), key=lambda j: (cold_recall[j], -j))
+    r, b = tried[i]
     out = []
-    if c > 0 and c >= max(cs) and 2 * c <= 1.0:
-        out.append((r, 2 * c))
-    if c < 0 and c <= min(cs) and 2 * c >= -1.0:
-        out.append((r, 2 * c))
-    if r >= max(rs) and 2 * r <= MAX_RATIO:
-        out.append((2 * r, c))
-    if r <= min(rs):
-        out.append((r / 2, c))
-    seen = set(tried)
-    return [p for p in out if p not in seen]
+    if r <= min(t[0] for t in tried):
+        out.append((r / 2, b))
+    if r >= max(t[0] for t in tried) and 2 * r <= MAX_RATIO:
+        out.append((2 * r, b))
+    if b > 0 and b >= max(t[1] for t in tried):
+        out.append((r, 2 * b))
+    return [p for p in out if p not in tried]
 
 
-def best_point(keys: list[tuple[float, float]]) -> int:
-    """(valid recall@20, valid cold-post recall@20) per point in the order tried, keys[0] the channel
-    off -> the index of the chosen point: among the points whose cold-post recall is at least the
-    channel off's, the highest recall, then the highest cold-post recall, then the first tried."""
+def offset_points(tried: list[float], best: float, limit: float) -> list[float]:
+    """Stage 2's extension: c doubled past the edge of `tried` where `best` (one of them) is the
+    largest positive or the most negative offset tried, within |c| <= limit. [] = best is inside
+    (no refinement between grid points: at a finer step valid's curve is mostly noise)."""
+    cs = sorted(set(tried))
+    out = []
+    if best > 0 and best >= cs[-1] and 2 * best <= limit:
+        out.append(2 * best)
+    if best < 0 and best <= cs[0] and -2 * best <= limit:
+        out.append(2 * best)
+    return [c for c in out if c not in tried]
+
+
+def one_se_cold(per_user: list[np.ndarray], keys: list[tuple[float, float]]) -> tuple[int, int, float]:
+    """Stage 2's choice: per-user valid recall@20 of each point (order tried, [0] the channel off)
+    and their (recall@20, cold recall@20) -> (chosen, best, se). `best`: the highest recall among
+    the eligible points (cold recall at least the channel off's); `chosen`: among eligible points
+    within one standard error of the per-user difference from best, the highest cold recall, then
+    the higher recall, then the first tried."""
     floor = keys[0][1]
-    return max((i for i, k in enumerate(keys) if k[1] >= floor), key=lambda i: (keys[i], -i))
+    eligible = [i for i, k in enumerate(keys) if k[1] >= floor]
+    best = max(eligible, key=lambda i: (keys[i][0], -i))
+    n = len(per_user[best])
+
+    def se(i: int) -> float:
+        return float(np.std(per_user[best] - per_user[i], ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+
+    band = [i for i in eligible if keys[i][0] >= keys[best][0] - se(i)]
+    chosen = max(band, key=lambda i: (keys[i][1], keys[i][0], -i))
+    return chosen, best, se(chosen)
 
 
-def choose_cold_channel(run, scorer, data, ratios=RATIOS, offsets=OFFSETS) -> dict:
-    """The grid scored on valid, extended past its edge where the best eligible point lies there
-    (module docstring) -> {"cold_scale", "cold_offset" (cold_scale 0 = off), "valid_recall@20",
-    "valid_cold_recall@20", "trained_cold_recall@20" (the channel off's: the floor), "grid": [[lam, c,
-    recall, cold recall], ...] in the order tried}.
+def choose_cold_channel(run, scorer, data, ratios=RATIOS, key_weights=KEY_WEIGHTS, offsets=OFFSETS) -> dict:
+    """The two stages of the module docstring, on valid -> {"cold_scale", "cold_key_weight",
+    "cold_offset" (cold_scale 0 = off), "valid_recall@20", "valid_cold_recall@20",
+    "trained_cold_recall@20" (the channel off's: the floor), "best" ([lam, beta, c, recall, cold
+    recall] of stage 2's highest eligible recall), "se" (of the chosen point against it),
+    "order": [[lam, beta, cold recall among cold posts], ...] (stage 1), "grid": [[lam, beta, c,
+    recall, cold recall], ...] (stage 2, the channel off first), both in the order tried}.
     `run.model.cfg` is left as it was."""
+    from recsys.evaluation import per_user_recall
+
     s = float(run.model.cfg.content_scale)
+    off = {"cold_scale": 0.0, "cold_key_weight": 0.0, "cold_offset": 0.0, "valid_recall@20": None, "valid_cold_recall@20": None,
+           "trained_cold_recall@20": None, "best": None, "se": None, "order": [], "grid": []}
     if s <= 0 or run.post_table is None:
         logger.info("cold channel: not chosen (content_scale %s, ID table %s)", s, run.post_table is not None)
-        return {"cold_scale": 0.0, "cold_offset": 0.0, "valid_recall@20": None, "valid_cold_recall@20": None, "trained_cold_recall@20": None, "grid": []}
-    grid, tried, keys = [], [], []  # keys: (valid recall@20, valid cold recall@20) per point tried
+        return off
+    if ratios[0] != 1.0 or key_weights[0] != 0.0 or offsets[0] != 0.0:
+        raise ValueError(f"the cold channel's grids start with the channel off (r 1, beta 0, c 0), got {ratios[0]}, {key_weights[0]}, {offsets[0]}")
+    # stage 1: the order among cold posts
+    tried, within = [], []
 
-    def score(points):
-        for (lam, c, res), (ratio, c0) in zip(score_points(run, scorer, data, "valid", points), points):  # generator first: it runs to its end
-            key = (float(res["metrics"]["recall@20"]), float(res["buckets"]["items"]["cold"]["recall@20"] or 0.0))
-            grid.append([lam, c, round(key[0], 6), round(key[1], 6)])
-            tried.append((ratio, c0))
-            keys.append(key)
+    def order(points):
+        for (lam, beta, _), res in score_points(run, scorer, data, "valid", [(r, b, FIRST + b) for r, b in points]):
+            within.append(_key(res)[1])
+        tried.extend(points)
 
-    if (ratios[0], offsets[0]) != (1.0, 0.0):
-        raise ValueError(f"the cold channel's grid starts with the channel off (r 1, c 0), got r {ratios[0]}, c {offsets[0]}")
-    score([(r, c) for r in ratios for c in offsets])
+    order([(r, b) for b in key_weights for r in ratios])
     for _ in range(MAX_STEPS):
-        before = best_point(keys)
-        score(edge_points(tried, tried[before]))
-        if best_point(keys) == before:
+        more = order_points(tried, within)
+        if not more:
             break
-    i = best_point(keys)
-    (r, rc), (ratio, c) = keys[i], tried[i]
-    lam = float(ratio * s)
-    off = lam == s and c == 0.0
-    top = max(range(len(keys)), key=lambda j: (keys[j], -j))
+        order(more)
+    i = max(range(len(tried)), key=lambda j: (within[j], -j))
+    ratio, beta = tried[i]
+    # stage 2: the place against warm posts
+    grid, per_user, keys, cs = [], [], [], []
+
+    def place(points):
+        for (lam, b, c), res in score_points(run, scorer, data, "valid", points):
+            k = _key(res)
+            grid.append([lam, b, c, round(k[0], 6), round(k[1], 6)])
+            per_user.append(per_user_recall(res, 20)[1])
+            keys.append(k)
+            cs.append(c)
+
+    place([(1.0, 0.0, 0.0)] + [(ratio, beta, c) for c in offsets])  # the channel off, then (lam, beta)'s offsets
+    limit = 2.0 + beta  # past it every cold post lies above (below) every warm one
+    for _ in range(MAX_STEPS):
+        _, best, _ = one_se_cold(per_user, keys)
+        if best == 0:
+            break  # the channel off is the best: no edge to extend past
+        more = offset_points(cs[1:], cs[best], limit)
+        if not more:
+            break
+        place([(ratio, beta, c) for c in more])
+    chosen, best, se = one_se_cold(per_user, keys)
+    lam, b, c, r, rc = grid[chosen]
+    is_off = chosen == 0 or (lam == s and b == 0.0 and c == 0.0)
     logger.info(
-        "cold channel on valid: lam=%s c=%s recall@20 %.4f cold %.4f (off: %.4f cold %.4f%s)", lam, c, r, rc, grid[0][2], grid[0][3],
-        "" if top == i else f"; not eligible: lam={grid[top][0]} c={grid[top][1]} recall@20 {grid[top][2]:.4f} cold {grid[top][3]:.4f}",
+        "cold channel on valid: lam=%s beta=%s c=%s recall@20 %.4f cold %.4f (off: %.4f cold %.4f; best lam=%s beta=%s c=%s %.4f cold %.4f, "
+        "one standard error %.4f)", lam, b, c, r, rc, grid[0][3], grid[0][4], *grid[best], se,
     )
     return {
-        "cold_scale": 0.0 if off else lam, "cold_offset": 0.0 if off else c, "valid_recall@20": r, "valid_cold_recall@20": rc,
-        "trained_cold_recall@20": keys[0][1], "grid": grid,
+        "cold_scale": 0.0 if is_off else lam, "cold_key_weight": 0.0 if is_off else b, "cold_offset": 0.0 if is_off else c,
+        "valid_recall@20": r, "valid_cold_recall@20": rc, "trained_cold_recall@20": keys[0][1], "best": grid[best], "se": round(se, 6),
+        "order": [[r_ * s, b_, round(w, 6)] for (r_, b_), w in zip(tried, within)], "grid": grid,
     }

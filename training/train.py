@@ -98,8 +98,8 @@ class TrainConfig:
     # ID bag) on valid (`training/shrink.py`), before the popularity blend; a refit takes the
     # selection run's choice. Off: the model key `id_shrink` as configured.
     choose_id_shrink: bool = False
-    # After training, choose the cold channel (model keys cold_scale / cold_offset: how posts
-    # without an ID row are scored, `recsys.cold_channel`) on valid (`training/cold.py`), after
+    # After training, choose the cold channel (model keys cold_scale / cold_key_weight /
+    # cold_offset: how posts without an ID row are scored, `recsys.cold_channel`) on valid (`training/cold.py`), after
     # id_shrink and before the popularity blend; a refit takes the selection run's choice.
     cold_channel: bool = True
     # Train this many runs of the config from seeds seed, seed + 1, ... and serve them as one
@@ -782,7 +782,7 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
             best = load_run(out)
         if selection is None and cfg.cold_channel and best.post_table is not None:
             cold = choose_cold_channel(best, scorer_from_run(best, ds, data), data)
-            set_chosen_config(out, cold_scale=cold["cold_scale"], cold_offset=cold["cold_offset"])
+            set_chosen_config(out, cold_scale=cold["cold_scale"], cold_offset=cold["cold_offset"], cold_key_weight=cold["cold_key_weight"])
             best = load_run(out)
         if selection is None and cfg.pop_blend and best.post_pop is not None:
             blend = choose_pop_blend(best, scorer_from_run(best, ds, data), data)

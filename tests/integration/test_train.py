@@ -458,30 +458,40 @@ def test_cold_channel_is_chosen_on_valid_and_scores_cold_posts_by_their_own_user
     import dataclasses
     import shutil
 
+    from recsys.cold_channel import history_keys
     from recsys.runs import aligned_features, set_chosen_config
-    from training.cold import OFFSETS, RATIOS
+    from training.cold import KEY_WEIGHTS, OFFSETS, RATIOS
 
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     cold, blend = metrics["cold_channel"], metrics["pop_blend"]
     s = float(load_run(tiny_run).model.cfg.content_scale)
-    n = len(RATIOS) * len(OFFSETS)
-    assert [g[:2] for g in cold["grid"][:n]] == [[r * s, c] for r in RATIOS for c in OFFSETS]
-    tried = [(g[0] / s, g[1]) for g in cold["grid"]]
-    for (r, c), prev in ((p, tried[:i]) for i, p in enumerate(tried) if i >= n):  # past the edge: doubled or halved
-        assert any((r == pytest.approx(2 * q) or r == pytest.approx(q / 2)) and c == pytest.approx(d) or r == pytest.approx(q) and c == pytest.approx(2 * d) for q, d in prev), (r, c)
-    assert cold["grid"][0][:2] == [s, 0.0]  # the channel off comes first
-    # valid recall@20, then valid cold-post recall@20, among points no worse on cold posts than the channel off
-    best = max((g[2], g[3]) for g in cold["grid"] if g[3] >= cold["grid"][0][3])
-    first = next(g for g in cold["grid"] if (g[2], g[3]) == best)
-    assert [cold["cold_scale"], cold["cold_offset"]] == ([0.0, 0.0] if first is cold["grid"][0] else first[:2])
+    # stage 1: (lam, beta) by the recall of cold posts ranked among themselves, the grid first
+    n = len(RATIOS) * len(KEY_WEIGHTS)
+    assert [o[:2] for o in cold["order"][:n]] == [[r * s, b] for b in KEY_WEIGHTS for r in RATIOS]
+    top = max(o[2] for o in cold["order"])
+    lam, beta = next(o[:2] for o in cold["order"] if o[2] == top)
+    # stage 2: the channel off first, then offsets at that (lam, beta), the grid's first
+    assert cold["grid"][0][:3] == [s, 0.0, 0.0]
+    assert [g[2] for g in cold["grid"][1 : 1 + len(OFFSETS)]] == list(OFFSETS)
+    assert all(g[:2] == [lam, beta] for g in cold["grid"][1:])
+    # the choice: no worse on cold posts than the channel off, within one standard error of the best
+    # eligible recall, and carrying at least as many cold posts as it
+    chosen = [cold["cold_scale"], cold["cold_key_weight"], cold["cold_offset"]]
+    g = cold["grid"][0] if chosen == [0.0, 0.0, 0.0] else next(g for g in cold["grid"] if g[:3] == chosen)
+    best = cold["best"]
+    assert best[4] >= cold["grid"][0][4] and g[4] >= cold["grid"][0][4]
+    assert best[3] == max(x[3] for x in cold["grid"] if x[4] >= cold["grid"][0][4])
+    assert g[3] >= best[3] - cold["se"] - 1e-6 and g[4] >= best[4]
     assert blend["grid"][0][2] == pytest.approx(cold["valid_recall@20"], abs=1e-6)  # the blend is chosen on top
 
-    off, on, same = tmp_path / "off", tmp_path / "on", tmp_path / "same"
-    for d, keys in ((off, dict(cold_scale=0.0, cold_offset=0.0)), (on, dict(cold_scale=0.2, cold_offset=0.05)), (same, dict(cold_scale=s, cold_offset=0.0))):
+    off, on, same, keyed = tmp_path / "off", tmp_path / "on", tmp_path / "same", tmp_path / "keyed"
+    for d, keys in ((off, dict(cold_scale=0.0, cold_offset=0.0)), (on, dict(cold_scale=0.2, cold_offset=0.05)), (same, dict(cold_scale=s, cold_offset=0.0)),
+                    (keyed, dict(cold_scale=0.2, cold_offset=-0.3, cold_key_weight=0.5))):
         shutil.copytree(tiny_run, d)
-        set_chosen_config(d, pop_weight=0.0, pop_half=0.0, **keys)
-    r0, r1, r2 = load_run(off), load_run(on), load_run(same)
+        set_chosen_config(d, **{"pop_weight": 0.0, "pop_half": 0.0, "cold_key_weight": 0.0, **keys})
+    r0, r1, r2, r3 = load_run(off), load_run(on), load_run(same), load_run(keyed)
     assert r1.dim == 2 * r0.dim + 1 and r1.cold_channel and not r0.cold_channel
+    assert r3.dim == 2 * r0.dim + r0.latent_dim + 1 and r3.cold_key_weight == 0.5
     data = build_interaction_data(load_dataset(small))
     ids = data.post_ids
     f, p, _ = aligned_features(small, ids)
@@ -497,6 +507,13 @@ def test_cold_channel_is_chosen_on_valid_and_scores_cold_posts_by_their_own_user
     u_lam, _ = user_vectors(r0, hists, users, lookup)
     want = np.where(is_cold[None, :], u_lam @ p0.T + 0.05, u0 @ p0.T) * has[:, None]
     assert not has[0] and np.allclose(u1 @ p1.T, want, atol=1e-5)
+    # with the content-key match: cold posts also get beta * cos(unit sum of the history's keys, their key)
+    u3, _ = user_vectors(r3, hists, users, lookup)
+    keys = r0.content_keys(lat)  # (N, Z)
+    pos = {int(x): i for i, x in enumerate(ids)}
+    h = np.stack([history_keys(keys[[pos[int(x)] for x in hh]][None], np.ones((1, len(hh)), bool))[0] for hh in hists])
+    want3 = np.where(is_cold[None, :], u_lam @ p0.T + 0.5 * h @ keys.T - 0.3, u0 @ p0.T) * has[:, None]
+    assert np.allclose(u3 @ r3.post_vectors(lat, ids).T, want3, atol=1e-5)
     # cold_scale = content_scale, offset 0: the channel-off scores
     u2, _ = user_vectors(r2, hists, users, lookup)
     assert np.allclose(u2 @ r2.post_vectors(lat, ids).T, u0 @ p0.T, atol=1e-5)

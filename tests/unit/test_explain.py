@@ -33,6 +33,9 @@ def test_id_share_matches_the_models_decomposition(scale):
     qs = rng.standard_normal((6, 16)).astype(np.float32)
     per_row = explain.id_share(qs, p, content.numpy(), scale)
     np.testing.assert_allclose(per_row, [explain.id_share(q, p[k:k + 1], content.numpy()[k:k + 1], scale)[0] for k, q in enumerate(qs)], atol=1e-6)
+    # a content term outside <u, p> (the cold channel's content-key match) counts as content
+    extra = rng.standard_normal(6).astype(np.float32)
+    np.testing.assert_allclose(explain.id_share(u, p, content.numpy(), scale, extra), np.abs(t_i) / (np.abs(t_c + extra) + np.abs(t_i)), atol=1e-4)
 
 
 def test_content_modality_picks_the_code_closest_to_the_history_post():
