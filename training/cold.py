@@ -13,8 +13,9 @@ valid, never on test. Two questions, each asked of the valid figure that answers
    order tried (beta 0 and the trained lam first). Only users whose valid posts include a cold one
    count here, and c cannot move it, so overall recall (where they are ~7% on TikTok) would
    drown it in the warm users' noise.
-2. Place against warm posts: c, with (lam, beta) fixed. Offsets over `OFFSETS` (beyond them by
-   doubling while the best lies on the edge, |c| <= 2 + beta). The best valid recall@20 overall sets the bar; among the points within one
+2. Place against warm posts: c, with (lam, beta) fixed. Offsets over `OFFSETS` x (1 + beta) (a
+   cold post's score spans 1 + beta times the cosines' range), beyond them by doubling while the
+   channel's best offset by valid recall@20 lies on the edge (|c| <= 2 + beta). The best valid recall@20 overall sets the bar; among the points within one
    standard error of the paired per-user difference from it (the one-standard-error rule of the
    popularity blend: a maximum over a noisy valid set is partly noise), the one with the highest
    valid recall@20 on cold posts; then the higher recall, then the first tried. Only points that
@@ -175,13 +176,12 @@ def choose_cold_channel(run, scorer, data, ratios=RATIOS, key_weights=KEY_WEIGHT
             keys.append(k)
             cs.append(c)
 
-    place([(1.0, 0.0, 0.0)] + [(ratio, beta, c) for c in offsets])  # the channel off, then (lam, beta)'s offsets
+    scale = 1.0 + beta  # cold scores span (1 + beta) times the cosines' range: so do the offsets tried
+    place([(1.0, 0.0, 0.0)] + [(ratio, beta, c * scale) for c in offsets])  # the channel off, then (lam, beta)'s offsets
     limit = 2.0 + beta  # past it every cold post lies above (below) every warm one
     for _ in range(MAX_STEPS):
-        _, best, _ = one_se_cold(per_user, keys)
-        if best == 0:
-            break  # the channel off is the best: no edge to extend past
-        more = offset_points(cs[1:], cs[best], limit)
+        top = max(range(1, len(keys)), key=lambda i: (keys[i][0], -i))  # the channel's best offset, eligible or not
+        more = offset_points(cs[1:], cs[top], limit)
         if not more:
             break
         place([(ratio, beta, c) for c in more])
