@@ -15,10 +15,11 @@ valid, never on test. Two questions, each asked of the valid figure that answers
    drown it in the warm users' noise.
 2. Place against warm posts: c, with (lam, beta) fixed. Offsets over `OFFSETS` x (1 + beta) (a
    cold post's score spans 1 + beta times the cosines' range), beyond them by doubling while the
-   channel's best offset by valid recall@20 lies on the edge (|c| <= 2 + beta). The best valid recall@20 overall sets the bar; among the points within one
-   standard error of the paired per-user difference from it (the one-standard-error rule of the
-   popularity blend: a maximum over a noisy valid set is partly noise), the one with the highest
-   valid recall@20 on cold posts; then the higher recall, then the first tried. Only points that
+   channel's best offset by valid recall@20 lies on the edge (|c| <= 2 + beta). The best valid
+   recall@20 overall sets the bar; among the points within one standard error of the paired
+   per-user difference from it (the one-standard-error rule of the popularity blend: a maximum
+   over a noisy valid set is partly noise), the one with the highest valid recall@20 on cold
+   posts; then the higher recall, then the first tried. Only points that
    give cold posts at least the valid recall@20 the channel off gives them are eligible (the
    channel off, lam = content_scale, beta = 0, c = 0, always is): the channel exists to carry new
    posts, and where they are a small share of valid, burying them can win a few warm hits on
@@ -86,7 +87,8 @@ def _key(res) -> tuple[float, float]:
 def order_points(tried: list[tuple[float, float]], cold_recall: list[float]) -> list[tuple[float, float]]:
     """Stage 1's extension: the (r, beta) pairs next to the best of `tried` (highest cold recall,
     the first of equal ones) past the edge of what was tried: r halved where it is the smallest
-    ratio, doubled where it is the largest (up to MAX_RATIO), beta doubled where it is the largest positive weight. [] = the best is inside."""
+    ratio, doubled where it is the largest (up to MAX_RATIO), beta doubled where it is the
+    largest positive weight. [] = the best is inside."""
     i = max(range(len(tried)), key=lambda j: (cold_recall[j], -j))
     r, b = tried[i]
     out = []
@@ -177,7 +179,7 @@ def choose_cold_channel(run, scorer, data, ratios=RATIOS, key_weights=KEY_WEIGHT
             cs.append(c)
 
     scale = 1.0 + beta  # cold scores span (1 + beta) times the cosines' range: so do the offsets tried
-    place([(1.0, 0.0, 0.0)] + [(ratio, beta, c * scale) for c in offsets])  # the channel off, then (lam, beta)'s offsets
+    place([(1.0, 0.0, 0.0)] + [(ratio, beta, round(c * scale, 6)) for c in offsets])  # the channel off, then (lam, beta)'s offsets
     limit = 2.0 + beta  # past it every cold post lies above (below) every warm one
     for _ in range(MAX_STEPS):
         top = max(range(1, len(keys)), key=lambda i: (keys[i][0], -i))  # the channel's best offset, eligible or not

@@ -472,7 +472,7 @@ def test_cold_channel_is_chosen_on_valid_and_scores_cold_posts_by_their_own_user
     lam, beta = next(o[:2] for o in cold["order"] if o[2] == top)
     # stage 2: the channel off first, then offsets at that (lam, beta), the grid's first
     assert cold["grid"][0][:3] == [s, 0.0, 0.0]
-    assert [g[2] for g in cold["grid"][1 : 1 + len(OFFSETS)]] == [c * (1 + beta) for c in OFFSETS]  # scaled with the key weight
+    assert [g[2] for g in cold["grid"][1 : 1 + len(OFFSETS)]] == pytest.approx([c * (1 + beta) for c in OFFSETS])  # scaled with the key weight
     assert all(g[:2] == [lam, beta] for g in cold["grid"][1:])
     # the choice: no worse on cold posts than the channel off, within one standard error of the best
     # eligible recall, and carrying at least as many cold posts as it

@@ -59,13 +59,15 @@ def test_the_content_key_block_adds_the_history_key_match_to_cold_posts_only():
 
 
 def test_stage_one_extends_past_the_edge_of_the_order_grid():
-    from training.cold import KEY_WEIGHTS, RATIOS, order_points
+    from training.cold import KEY_WEIGHTS, MAX_RATIO, RATIOS, order_points
 
     grid = [(r, b) for b in KEY_WEIGHTS for r in RATIOS]
     best = lambda i: [1.0 if j == i else 0.0 for j in range(len(grid))]  # noqa: E731
     assert order_points(grid, best(grid.index((0.5, 1.0)))) == []  # inside: stop
     assert order_points(grid, best(grid.index((min(RATIOS), 1.0)))) == [(min(RATIOS) / 2, 1.0)]  # smallest ratio: halved
     assert order_points(grid, best(grid.index((0.5, max(KEY_WEIGHTS))))) == [(0.5, 2 * max(KEY_WEIGHTS))]  # largest weight: doubled
+    assert order_points(grid, best(grid.index((max(RATIOS), 0.0)))) == [(2 * max(RATIOS), 0.0)]  # largest ratio: doubled
+    assert order_points([(MAX_RATIO, 0.0), (1.0, 0.0)], [1.0, 0.0]) == []  # at MAX_RATIO: no further
     assert order_points(grid, [0.0] * len(grid)) == []  # all equal: the first tried (r 1, beta 0), inside
 
 
