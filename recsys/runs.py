@@ -351,7 +351,11 @@ class LoadedRun:
 
             cold = (combine_user(self.model, content, id_part, float(self.model.cfg.cold_scale)) * has.unsqueeze(1)).numpy()
             beta = self.cold_key_weight
-            h = history_keys(self.content_keys(history_latents), hp >= 0) if beta > 0 else None
+            h = None
+            if beta > 0:
+                lat = np.asarray(history_latents, np.float32)
+                known = (hp >= 0) & np.any(lat != 0, axis=-1)  # a post without a latent (unknown id) has no key
+                h = history_keys(self.content_keys(lat), known)
             v = join_users(v, cold, has.numpy(), h, beta)
         if self.pop_weight > 0:
             w = self.popularity_weight((hp >= 0).sum(1)) * has.numpy()

@@ -514,6 +514,10 @@ def test_cold_channel_is_chosen_on_valid_and_scores_cold_posts_by_their_own_user
     h = np.stack([history_keys(keys[[pos[int(x)] for x in hh]][None], np.ones((1, len(hh)), bool))[0] for hh in hists])
     want3 = np.where(is_cold[None, :], u_lam @ p0.T + 0.5 * h @ keys.T - 0.3, u0 @ p0.T) * has[:, None]
     assert np.allclose(u3 @ r3.post_vectors(lat, ids).T, want3, atol=1e-5)
+    # a history post the catalogue does not know (no latent) has no key: the match ignores it
+    d2 = 2 * r0.model.cfg.dim
+    ghost, _ = user_vectors(r3, [np.append(ids[:3], np.int64(10**15))], np.array([-1], np.int64), lookup)
+    assert np.allclose(ghost[0, d2 : d2 + r0.latent_dim], u3[1, d2 : d2 + r0.latent_dim], atol=1e-6)
     # cold_scale = content_scale, offset 0: the channel-off scores
     u2, _ = user_vectors(r2, hists, users, lookup)
     assert np.allclose(u2 @ r2.post_vectors(lat, ids).T, u0 @ p0.T, atol=1e-5)
