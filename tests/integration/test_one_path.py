@@ -32,15 +32,18 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert recsys_main(["encode", "--data", str(data), "--no-progress"]) == 0
     assert recsys_main(["split", "--data", str(data)]) == 0
     # id_shrink: known users' ID rows lean on their history (recsys.model); the cold channel on
-    # (recsys.cold_channel: posts without an ID row meet another user vector): served as scored offline
+    # (recsys.cold_channel: posts without an ID row meet another user vector and the content-key match,
+    # their offset only while they have no counts): served as scored offline
     # and a popularity blend whose counts are what the server holds (every interaction of the data)
     assert recsys_main(["train", "--data", str(data), "--out", str(run), "--preset", "tiny", "--set", "id_shrink=5",
-                        "cold_channel=false", "cold_scale=0.2", "cold_offset=0.03", "pop_blend=false", "pop_weight=0.3", "pop_half=2"]) == 0
+                        "cold_channel=false", "cold_scale=0.2", "cold_offset=0.03", "cold_key_weight=0.5", "pop_blend=false",
+                        "pop_weight=0.3", "pop_half=2"]) == 0
     assert recsys_main(["evaluate", "--data", str(data), "--run", str(run), "--baseline", "popular", "--split", "test", "--out", str(rep)]) == 0
     assert recsys_main(["build-index", "--run", str(run), "--data", str(data), "--out", str(root)]) == 0
     ds = load_dataset(data)
     loaded = load_run(run)
-    assert loaded.cold_channel and loaded.pop_weight > 0 and loaded.dim == 2 * loaded.model.cfg.dim + 2
+    assert loaded.cold_channel and loaded.cold_key_weight == 0.5 and loaded.pop_weight > 0
+    assert loaded.dim == 2 * loaded.model.cfg.dim + loaded.latent_dim + 2
     post_ids = ds.posts["post_id"].to_numpy()
     assert half_life_of(ds.meta) is not None  # `recsys split` chose a recency-weighted prior here: the parity covers it
     pop = post_popularity(ds.interactions, post_ids, half_life_of(ds.meta))  # what the server holds: every interaction
