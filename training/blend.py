@@ -44,6 +44,13 @@ class _Blended:
         return self.users[u] @ self.posts_t + self.w[u, None] * self.z[None, :]  # (B, N)
 
 
+def paired_se(best: np.ndarray, other: np.ndarray) -> float:
+    """The standard error of the mean per-user difference between two points' figures, float
+    (U,) each (0 with fewer than two users): the band of the one-standard-error rules."""
+    n = len(best)
+    return float(np.std(best - other, ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+
+
 def one_se_choice(recalls: np.ndarray) -> tuple[int, int, float]:
     """Per-user valid recall@20 of each point in the order tried, float (P, U) -> (chosen, best,
     se): `best` the point with the highest mean (the first of equal ones), `chosen` the first point
@@ -52,9 +59,8 @@ def one_se_choice(recalls: np.ndarray) -> tuple[int, int, float]:
     r = np.asarray(recalls, np.float64)
     means = r.mean(1)
     best = int(np.argmax(means))
-    n = r.shape[1]
     for i in range(len(r)):
-        se = float(np.std(r[best] - r[i], ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+        se = paired_se(r[best], r[i])
         if means[i] >= means[best] - se:
             return i, best, se
     return best, best, 0.0  # not reached: best itself qualifies

@@ -48,8 +48,8 @@ def score_points(run, scorer, data, split: str, points, ks=(20,)):
     """For each (r, beta, c) of `points`: ((lam, beta, c), `recsys.evaluation.evaluate` result on
     `split`, kept lists and per-user figures included) of `scorer` (a `recsys.runs.RunScorer` of
     `run`, the channel off) with the channel at lam = r * content_scale, key weight beta, offset
-    c. Post vectors are split from the scorer's; user vectors are recomputed per point.
-    `run.model.cfg` is left as it was."""
+    c. Post vectors are split from the scorer's; user vectors are recomputed per (r, beta) (c does
+    not change them). `run.model.cfg` is left as it was."""
     import torch
 
     from recsys.cold_channel import split_posts
@@ -120,17 +120,14 @@ def one_se_cold(per_user: list[np.ndarray], keys: list[tuple[float, float]]) -> 
     the eligible points (cold recall at least the channel off's); `chosen`: among eligible points
     within one standard error of the per-user difference from best, the highest cold recall, then
     the higher recall, then the first tried."""
+    from training.blend import paired_se
+
     floor = keys[0][1]
     eligible = [i for i, k in enumerate(keys) if k[1] >= floor]
     best = max(eligible, key=lambda i: (keys[i][0], -i))
-    n = len(per_user[best])
-
-    def se(i: int) -> float:
-        return float(np.std(per_user[best] - per_user[i], ddof=1) / np.sqrt(n)) if n > 1 else 0.0
-
-    band = [i for i in eligible if keys[i][0] >= keys[best][0] - se(i)]
+    band = [i for i in eligible if keys[i][0] >= keys[best][0] - paired_se(per_user[best], per_user[i])]
     chosen = max(band, key=lambda i: (keys[i][1], keys[i][0], -i))
-    return chosen, best, se(chosen)
+    return chosen, best, paired_se(per_user[best], per_user[chosen])
 
 
 def choose_cold_channel(run, scorer, data, ratios=RATIOS, key_weights=KEY_WEIGHTS, offsets=OFFSETS) -> dict:
@@ -155,7 +152,7 @@ def choose_cold_channel(run, scorer, data, ratios=RATIOS, key_weights=KEY_WEIGHT
     tried, within = [], []
 
     def order(points):
-        for (lam, beta, _), res in score_points(run, scorer, data, "valid", [(r, b, FIRST + b) for r, b in points]):
+        for _, res in score_points(run, scorer, data, "valid", [(r, b, FIRST + b) for r, b in points]):
             within.append(_key(res)[1])
         tried.extend(points)
 
