@@ -512,11 +512,12 @@ def train(cfg: TrainConfig) -> Path:
             f"id_shrink={cfg.model['id_shrink']} is fixed, but choose_id_shrink=true (preset {cfg.preset!r}) chooses it on "
             "valid after training: pass choose_id_shrink=false to keep the fixed value"
         )
-    if cfg.cold_channel and float(cfg.model.get("cold_scale", 0.0) or 0.0) != 0.0:
-        raise ConfigError(
-            f"cold_scale={cfg.model['cold_scale']} is fixed, but cold_channel=true (preset {cfg.preset!r}) chooses it on "
-            "valid after training: pass cold_channel=false to keep the fixed value"
-        )
+    for key in ("cold_scale", "cold_key_weight", "cold_offset"):  # the cold channel's keys, chosen together
+        if cfg.cold_channel and float(cfg.model.get(key, 0.0) or 0.0) != 0.0:
+            raise ConfigError(
+                f"{key}={cfg.model[key]} is fixed, but cold_channel=true (preset {cfg.preset!r}) chooses it on "
+                "valid after training: pass cold_channel=false to keep the fixed value"
+            )
     ds = load_dataset(Path(cfg.data))
     data = build_interaction_data(ds)
     if cfg.members != 1:
@@ -583,6 +584,8 @@ def _fit(cfg: TrainConfig, ds, data, splits: tuple[str, ...], selection: dict | 
     for key in ("id_shrink", "train_id_shrink"):
         if not getattr(mcfg, key) >= 0:
             raise ConfigError(f"{key} must be >= 0 (a count of train interactions; 0 = the ID row alone), got {getattr(mcfg, key)}")
+    if not mcfg.cold_key_weight >= 0:
+        raise ConfigError(f"cold_key_weight must be >= 0 (the weight of the cold channel's content-key match; 0 = none), got {mcfg.cold_key_weight}")
     model = Recommender(mcfg)
     for m, enc in model.autoencoder.encoders.items():
         x = td.feats[m][td.present[m]]

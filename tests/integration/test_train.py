@@ -529,6 +529,13 @@ def test_a_fixed_cold_scale_is_not_chosen_over(small, tmp_path):
     cfg = TrainConfig.preset("tiny", data=str(small), out=str(tmp_path / "r")).with_overrides(["cold_scale=0.2"])
     with pytest.raises(ConfigError, match="cold_scale=0.2 is fixed, but cold_channel=true .*cold_channel=false"):
         train(cfg)
+    for pair, want in (("cold_key_weight=0.5", "cold_key_weight=0.5 is fixed, but cold_channel=true"),
+                       ("cold_offset=-0.1", "cold_offset=-0.1 is fixed, but cold_channel=true")):
+        with pytest.raises(ConfigError, match=want):
+            train(TrainConfig.preset("tiny", data=str(small), out=str(tmp_path / "r")).with_overrides([pair]))
+    bad = TrainConfig.preset("tiny", data=str(small), out=str(tmp_path / "r2")).with_overrides(["cold_channel=false", "cold_key_weight=-1"])
+    with pytest.raises(ConfigError, match="cold_key_weight must be >= 0 .*got -1"):
+        train(bad)
     assert not (tmp_path / "r").exists()
     assert TrainConfig.preset("default").cold_channel and not TrainConfig.preset("scale").cold_channel
 
